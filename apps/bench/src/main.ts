@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+import { runCoreCpu } from './suites/core-cpu.js';
+
+const SUITES: Record<string, (quick: boolean) => unknown> = {
+  'core-cpu': (quick) => runCoreCpu({ quick }),
+};
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const names = args.filter((a) => !a.startsWith('--'));
+const selected = names.length > 0 ? names : Object.keys(SUITES);
+for (const name of selected) {
+  const suite = SUITES[name];
+  if (!suite) {
+    process.stderr.write(`unknown suite '${name}'; available: ${Object.keys(SUITES).join(', ')}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`running ${name}${quick ? ' (quick)' : ''}…\n`);
+  process.stdout.write(`${JSON.stringify(suite(quick), null, 2)}\n`);
+}

@@ -1,0 +1,34 @@
+/** Timing helpers: warm up, then repeat until a minimum time has passed, and report the median. */
+
+export interface Timing {
+  /** Median seconds per call. */
+  median: number;
+  /** Fastest call, seconds. */
+  min: number;
+  repeats: number;
+}
+
+/** Times `fn` after `warmup` calls, repeating until `minSeconds` have passed (at least `minRepeats` times). */
+export function time(
+  fn: () => unknown,
+  options: { warmup?: number; minSeconds?: number; minRepeats?: number } = {},
+): Timing {
+  const warmup = options.warmup ?? 1;
+  const minSeconds = options.minSeconds ?? 0.5;
+  const minRepeats = options.minRepeats ?? 3;
+  for (let i = 0; i < warmup; i++) fn();
+  const samples: number[] = [];
+  const start = performance.now();
+  while (samples.length < minRepeats || (performance.now() - start) / 1000 < minSeconds) {
+    const t0 = performance.now();
+    fn();
+    samples.push((performance.now() - t0) / 1000);
+  }
+  samples.sort((a, b) => a - b);
+  return { median: samples[Math.floor(samples.length / 2)], min: samples[0], repeats: samples.length };
+}
+
+/** Rounds for JSON output (4 significant digits). */
+export function round(x: number): number {
+  return Number(x.toPrecision(4));
+}

@@ -1,0 +1,19 @@
+import { describe, expect, it } from 'vitest';
+import { runCoreCpu } from '../src/suites/core-cpu.js';
+
+describe('core-cpu benchmark suite', () => {
+  it('runs in quick mode and reports ratios measured in the same run', () => {
+    const result = runCoreCpu({ quick: true });
+    expect(result.gemm.length).toBeGreaterThan(0);
+    for (const g of result.gemm) expect(g.gflops).toBeGreaterThan(0);
+    for (const s of result.structured) {
+      expect(s.parameterRatio).toBeCloseTo(
+        (s.rank * (s.shape[0] + s.shape[1] + s.blocks ** 2)) / (s.shape[0] * s.shape[1]),
+        3,
+      );
+      expect(s.blastOverDense).toBeGreaterThan(0);
+      expect(Number.isFinite(s.blastOverDense)).toBe(true);
+    }
+    expect(JSON.parse(JSON.stringify(result))).toEqual(result);
+  });
+});

@@ -1,0 +1,14 @@
+/**
+ * @blastkit/core — tensors, structured matrices, the versioned Backend interface and the CPU reference backend.
+ */
+
+export * from './backend/backend.js';
+export * from './backend/kernel-names.js';
+export { CpuBackend, createCpuBackend } from './cpu/cpu-backend.js';
+export * as cpuKernels from './cpu/kernels/index.js';
+export { type GemmOperand, operand, sgemm } from './cpu/kernels/sgemm.js';
+export * from './errors.js';
+export { Rng } from './random/rng.js';
+export * from './structured/index.js';
+export * from './tensor/half.js';
+export { assertFinite, resolveReshape, shapeSize, Tensor } from './tensor/tensor.js';
