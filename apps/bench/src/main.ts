@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 import { runCoreCpu } from './suites/core-cpu.js';
+import { runFactorizeCpu } from './suites/factorize-cpu.js';
 
+const full = process.argv.includes('--full');
 const SUITES: Record<string, (quick: boolean) => unknown> = {
   'core-cpu': (quick) => runCoreCpu({ quick }),
+  'factorize-cpu': (quick) => runFactorizeCpu({ quick, full }),
 };
 
 const args = process.argv.slice(2);
@@ -16,5 +19,5 @@ for (const name of selected) {
     process.exit(2);
   }
   process.stderr.write(`running ${name}${quick ? ' (quick)' : ''}…\n`);
-  process.stdout.write(`${JSON.stringify(suite(quick), null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(await suite(quick), null, 2)}\n`);
 }

@@ -17,3 +17,14 @@ describe('core-cpu benchmark suite', () => {
     expect(JSON.parse(JSON.stringify(result))).toEqual(result);
   });
 });
+
+describe('factorize-cpu benchmark suite', () => {
+  it('runs in quick mode and compares the two solvers in one run', async () => {
+    const { runFactorizeCpu } = await import('../src/suites/factorize-cpu.js');
+    const result = await runFactorizeCpu({ quick: true });
+    const [r] = result.results;
+    expect(r.faithful.relativeError).toBeGreaterThan(0);
+    expect(r.fast.relativeError).toBeGreaterThan(0);
+    expect(r.curves.faithful.length).toBeGreaterThan(1);
+  });
+});

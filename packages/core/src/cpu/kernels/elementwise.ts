@@ -29,38 +29,50 @@ function broadcastStrides(shape: readonly number[], outShape: readonly number[])
   return strides;
 }
 
-type BinaryFn = (x: number, y: number) => number;
+type BinaryOp = 'add' | 'sub' | 'mul';
 
-function binary(what: string, a: Tensor, b: Tensor, fn: BinaryFn): Tensor {
-  const shape = broadcastShapes(a.shape, b.shape, what);
+/** One contiguous run of the output: strides of 0 or 1 along the innermost axis, one loop per op. */
+function run(
+  op: BinaryOp,
+  o: Float32Array,
+  oo: number,
+  a: Float32Array,
+  ia: number,
+  sa: number,
+  b: Float32Array,
+  ib: number,
+  sb: number,
+  len: number,
+) {
+  if (op === 'add') for (let j = 0; j < len; j++) o[oo + j] = a[ia + j * sa] + b[ib + j * sb];
+  else if (op === 'sub') for (let j = 0; j < len; j++) o[oo + j] = a[ia + j * sa] - b[ib + j * sb];
+  else for (let j = 0; j < len; j++) o[oo + j] = a[ia + j * sa] * b[ib + j * sb];
+}
+
+/**
+ * Broadcasting add/sub/mul. The output is walked one innermost row at a time; only the row starts need
+ * index arithmetic, the rows themselves are tight loops (the bias, gating and coupling products of the
+ * model and factorizer code all broadcast this way).
+ */
+function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+  const shape = broadcastShapes(a.shape, b.shape, op);
   const out = new Tensor(shape);
-  const o = out.data;
-  const ad = a.data;
-  const bd = b.data;
-  if (a.size === o.length && b.size === o.length) {
-    for (let i = 0; i < o.length; i++) o[i] = fn(ad[i], bd[i]);
-    return out;
-  }
-  if (a.size === o.length && b.size === 1) {
-    const y = bd[0];
-    for (let i = 0; i < o.length; i++) o[i] = fn(ad[i], y);
-    return out;
-  }
-  const lastB = b.shape[b.shape.length - 1] ?? 1;
-  if (a.size === o.length && b.size === lastB && lastB === shape[shape.length - 1]) {
-    // a row vector broadcast over rows: the bias/weight case of every layer
-    for (let i = 0; i < o.length; i += lastB) for (let j = 0; j < lastB; j++) o[i + j] = fn(ad[i + j], bd[j]);
+  const rank = shape.length;
+  if (out.size === 0) return out;
+  if (rank === 0) {
+    run(op, out.data, 0, a.data, 0, 0, b.data, 0, 0, 1);
     return out;
   }
   const sa = broadcastStrides(a.shape, shape);
   const sb = broadcastStrides(b.shape, shape);
-  const rank = shape.length;
-  const index = new Array<number>(rank).fill(0);
+  const inner = shape[rank - 1];
+  const rows = out.size / inner;
+  const index = new Array<number>(rank - 1).fill(0);
   let ia = 0;
   let ib = 0;
-  for (let i = 0; i < o.length; i++) {
-    o[i] = fn(ad[ia], bd[ib]);
-    for (let d = rank - 1; d >= 0; d--) {
+  for (let r = 0; r < rows; r++) {
+    run(op, out.data, r * inner, a.data, ia, sa[rank - 1], b.data, ib, sb[rank - 1], inner);
+    for (let d = rank - 2; d >= 0; d--) {
       index[d]++;
       ia += sa[d];
       ib += sb[d];
@@ -73,9 +85,9 @@ function binary(what: string, a: Tensor, b: Tensor, fn: BinaryFn): Tensor {
   return out;
 }
 
-export const add = (a: Tensor, b: Tensor): Tensor => binary('add', a, b, (x, y) => x + y);
-export const sub = (a: Tensor, b: Tensor): Tensor => binary('sub', a, b, (x, y) => x - y);
-export const mul = (a: Tensor, b: Tensor): Tensor => binary('mul', a, b, (x, y) => x * y);
+export const add = (a: Tensor, b: Tensor): Tensor => binary('add', a, b);
+export const sub = (a: Tensor, b: Tensor): Tensor => binary('sub', a, b);
+export const mul = (a: Tensor, b: Tensor): Tensor => binary('mul', a, b);
 
 /** a·alpha + beta. */
 export function scale(a: Tensor, alpha: number, beta = 0): Tensor {
