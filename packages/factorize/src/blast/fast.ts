@@ -1,15 +1,10 @@
-import { type Backend, type BackendTensor, CpuBackend, Rng, Tensor } from '@blastkit/core';
+import { type Backend, type BackendTensor, CpuBackend, Tensor } from '@blastkit/core';
 import type { RunOptions } from '../progress.js';
-import {
-  relativeFrobeniusError,
-  throwIfAborted,
-  unbiasedStd,
-  validateBlastShape,
-  validateTarget,
-} from '../validate.js';
+import { relativeFrobeniusError, throwIfAborted, validateBlastShape, validateTarget } from '../validate.js';
 import { type FactorSystem, systemForC, systemForS, systemForU } from './gradients.js';
 import type { BlastFactorization } from './precgd.js';
 import { finishFactors } from './renormalize.js';
+import { normalizeTarget, referenceInit } from './setup.js';
 import { BlastWorkspace } from './workspace.js';
 
 export interface BlastFastOptions extends RunOptions {
@@ -54,18 +49,12 @@ export async function blastFast(A: Tensor, options: BlastFastOptions): Promise<B
   const be = options.backend ?? new CpuBackend();
   const start = performance.now();
 
-  const sigma = unbiasedStd(A.data) || 1;
-  const normalized = new Tensor(
-    [m, n],
-    A.data.map((v) => v / sigma),
-  );
-  let normA2 = 0;
-  for (const v of normalized.data) normA2 += v * v;
+  const { sigma, normalized, normA2 } = normalizeTarget(A);
 
   const seed = options.seed ?? 0;
   const init = await ((options.init ?? 'random') === 'svd'
     ? svdStart(be, normalized, b, r, seed)
-    : randomStart(m, n, b, r, seed));
+    : referenceInit(m, n, b, r, seed));
   let B = be.upload(init.B);
   let C = be.upload(init.C);
   let D = be.upload(init.D);
@@ -143,7 +132,7 @@ function svdStart(be: Backend, A: Tensor, b: number, r: number, seed: number) {
   return Promise.all([be.download(svd.U), be.download(svd.S), be.download(svd.V)]).then(([U, S, V]) => {
     for (const t of [h, svd.U, svd.S, svd.V]) be.dispose(t);
     // columns past min(m, n) (when r is larger) start as small random directions
-    const extra = randomStart(m, n, b, r, seed);
+    const extra = referenceInit(m, n, b, r, seed);
     const p = m / b;
     const q = n / b;
     const B = extra.B;
@@ -157,16 +146,4 @@ function svdStart(be: Backend, A: Tensor, b: number, r: number, seed: number) {
     }
     return { B, C, D: Tensor.filled([b, b, r], 1) };
   });
-}
-
-/** The reference's initialisation: U, V ~ N(0,1)/√r·1e-3, s ~ N(0,1). */
-function randomStart(m: number, n: number, b: number, r: number, seed: number) {
-  const rng = new Rng(seed);
-  const B = new Tensor([b, m / b, r]);
-  const C = new Tensor([b, r, n / b]);
-  const D = new Tensor([b, b, r]);
-  rng.fillNormal(B.data, 1e-3 / Math.sqrt(r));
-  rng.fillNormal(C.data, 1e-3 / Math.sqrt(r));
-  rng.fillNormal(D.data, 1);
-  return { B, C, D };
 }

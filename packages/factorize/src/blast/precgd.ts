@@ -1,14 +1,9 @@
-import { type Backend, type BackendTensor, type BlastMatrix, CpuBackend, Rng, Tensor } from '@blastkit/core';
+import { type Backend, type BackendTensor, type BlastMatrix, CpuBackend, type Tensor } from '@blastkit/core';
 import type { RunOptions } from '../progress.js';
-import {
-  relativeFrobeniusError,
-  throwIfAborted,
-  unbiasedStd,
-  validateBlastShape,
-  validateTarget,
-} from '../validate.js';
+import { relativeFrobeniusError, throwIfAborted, validateBlastShape, validateTarget } from '../validate.js';
 import { type FactorSystem, systemForC, systemForS, systemForU } from './gradients.js';
 import { finishFactors } from './renormalize.js';
+import { normalizeTarget, referenceInit } from './setup.js';
 import { BlastWorkspace } from './workspace.js';
 
 export interface PrecGdOptions extends RunOptions {
@@ -58,23 +53,12 @@ export async function blastPrecGd(A: Tensor, options: PrecGdOptions): Promise<Bl
   const be = options.backend ?? new CpuBackend();
   const start = performance.now();
 
-  const sigma = unbiasedStd(A.data) || 1;
-  const normalized = new Tensor(
-    [m, n],
-    A.data.map((v) => v / sigma),
-  );
-  let normA2 = 0;
-  for (const v of normalized.data) normA2 += v * v;
+  const { sigma, normalized, normA2 } = normalizeTarget(A);
 
-  const rng = new Rng(options.seed ?? 0);
-  const init = (shape: number[], std: number) => {
-    const t = new Tensor(shape);
-    rng.fillNormal(t.data, std);
-    return be.upload(t);
-  };
-  let B = init([b, m / b, r], 1e-3 / Math.sqrt(r));
-  let C = init([b, r, n / b], 1e-3 / Math.sqrt(r));
-  let D = init([b, b, r], 1);
+  const init = referenceInit(m, n, b, r, options.seed ?? 0);
+  let B = be.upload(init.B);
+  let C = be.upload(init.C);
+  let D = be.upload(init.D);
 
   const ws = new BlastWorkspace(be, m, n, b, r);
   const Ahandle = be.upload(normalized);
