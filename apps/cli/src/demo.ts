@@ -1,4 +1,12 @@
-import { BlastMatrix, blastFromLowRank, cpuKernels, LowRankMatrix, Rng, Tensor } from '@blastkit/core';
+import {
+  BlastMatrix,
+  blastFromLowRank,
+  cpuKernels,
+  LowRankMatrix,
+  Rng,
+  relativeFrobeniusError,
+  Tensor,
+} from '@blastkit/core';
 
 export interface DemoOptions {
   rows: number;
@@ -59,7 +67,7 @@ export function runDemo(options: DemoOptions): DemoResult {
         rank,
         parameters: lowRank.parameterCount,
         compressionRatio: lowRank.parameterCount / (m * n),
-        relativeError: relativeFrobenius(lowRank.toDense(), A),
+        relativeError: relativeFrobeniusError(lowRank.toDense(), A),
         seconds,
       },
       {
@@ -67,7 +75,7 @@ export function runDemo(options: DemoOptions): DemoResult {
         rank,
         parameters: asBlast.parameterCount,
         compressionRatio: asBlast.parameterCount / (m * n),
-        relativeError: relativeFrobenius(viaBlast, A),
+        relativeError: relativeFrobeniusError(viaBlast, A),
         seconds: 0,
       },
     ],
@@ -78,16 +86,6 @@ function rms(x: Float32Array): number {
   let s = 0;
   for (const v of x) s += v * v;
   return Math.sqrt(s / x.length);
-}
-
-function relativeFrobenius(a: Tensor, b: Tensor): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.size; i++) {
-    num += (a.data[i] - b.data[i]) ** 2;
-    den += b.data[i] ** 2;
-  }
-  return Math.sqrt(num / den);
 }
 
 /** The human-readable table the main job prints. */

@@ -11,4 +11,5 @@ export * from './errors.js';
 export { Rng } from './random/rng.js';
 export * from './structured/index.js';
 export * from './tensor/half.js';
+export { relativeFrobeniusError } from './tensor/norms.js';
 export { assertFinite, resolveReshape, shapeSize, Tensor } from './tensor/tensor.js';

@@ -2,6 +2,7 @@
  * @blastkit/factorize — dense matrices into BLAST, low-rank, block-diagonal and Monarch factors.
  */
 
+export { relativeFrobeniusError } from '@blastkit/core';
 export { blockDiagonalFactorize, lowRankFactorize, monarchFactorize } from './baselines/projections.js';
 export { type RomResult, romFactorize } from './baselines/rom.js';
 export {
@@ -11,7 +12,12 @@ export {
   outputErrorOf,
 } from './blast/data-aware.js';
 export { type BlastFastOptions, blastFast } from './blast/fast.js';
-export { type BlastFactorization, blastPrecGd, type PrecGdOptions } from './blast/precgd.js';
+export {
+  type BlastFactorization,
+  type BlastSolverOptions,
+  blastPrecGd,
+  type PrecGdOptions,
+} from './blast/precgd.js';
 export { finishFactors } from './blast/renormalize.js';
 export {
   type AllocationOptions,
@@ -34,4 +40,4 @@ export {
   MemoryCheckpointStore,
   type SolvedMatrix,
 } from './run/factorize-many.js';
-export { relativeFrobeniusError, unbiasedStd, validateBlastShape, validateTarget } from './validate.js';
+export { unbiasedStd, validateBlastShape, validateTarget } from './validate.js';

@@ -26,18 +26,6 @@ export function validateBlastShape(m: number, n: number, numBlocks: number, rank
     throw new InvalidArgumentError(`BLAST: rank must be a positive integer, got ${rank}`);
 }
 
-/** Relative Frobenius error ‖A − Â‖ / ‖A‖ in float64. */
-export function relativeFrobeniusError(approx: Tensor, A: Tensor): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < A.size; i++) {
-    const d = approx.data[i] - A.data[i];
-    num += d * d;
-    den += A.data[i] * A.data[i];
-  }
-  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
-}
-
 /** Standard deviation of all entries with Bessel's correction, as torch.Tensor.std() computes it. */
 export function unbiasedStd(x: Float32Array): number {
   let mean = 0;

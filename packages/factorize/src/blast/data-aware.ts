@@ -1,4 +1,11 @@
-import { cpuKernels, formatShape, InvalidArgumentError, ShapeError, Tensor } from '@blastkit/core';
+import {
+  cpuKernels,
+  formatShape,
+  InvalidArgumentError,
+  relativeFrobeniusError,
+  ShapeError,
+  Tensor,
+} from '@blastkit/core';
 import { validateBlastShape, validateTarget } from '../validate.js';
 import { type BlastFastOptions, blastFast } from './fast.js';
 import type { BlastFactorization } from './precgd.js';
@@ -75,25 +82,11 @@ export async function blastDataAware(A: Tensor, options: DataAwareOptions): Prom
   }
   const approx = fit.matrix.toDense();
   const outputError = outputErrorOf(approx, A, X);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < A.size; i++) {
-    num += (approx.data[i] - A.data[i]) ** 2;
-    den += A.data[i] ** 2;
-  }
   // C was mapped back in place, so fit.matrix is the final factorization; fit.history tracks the weighted error
-  return { ...fit, relativeError: Math.sqrt(num / den), outputError };
+  return { ...fit, relativeError: relativeFrobeniusError(approx, A), outputError };
 }
 
 /** ‖(Â − A)·Xᵀ‖_F / ‖A·Xᵀ‖_F: the relative error of a layer's outputs on inputs X. */
 export function outputErrorOf(approx: Tensor, A: Tensor, X: Tensor): number {
-  const diff = cpuKernels.linear(X, cpuKernels.sub(approx, A));
-  const ref = cpuKernels.linear(X, A);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < ref.size; i++) {
-    num += diff.data[i] ** 2;
-    den += ref.data[i] ** 2;
-  }
-  return Math.sqrt(num / (den || 1));
+  return relativeFrobeniusError(cpuKernels.linear(X, approx), cpuKernels.linear(X, A));
 }

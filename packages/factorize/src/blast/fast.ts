@@ -1,22 +1,12 @@
-import { type Backend, type BackendTensor, CpuBackend, Tensor } from '@blastkit/core';
-import type { RunOptions } from '../progress.js';
-import { relativeFrobeniusError, throwIfAborted, validateBlastShape, validateTarget } from '../validate.js';
+import { type Backend, type BackendTensor, CpuBackend, relativeFrobeniusError, Tensor } from '@blastkit/core';
+import { throwIfAborted, validateBlastShape, validateTarget } from '../validate.js';
 import { type FactorSystem, systemForC, systemForS, systemForU } from './gradients.js';
-import type { BlastFactorization } from './precgd.js';
+import type { BlastFactorization, BlastSolverOptions } from './precgd.js';
 import { finishFactors } from './renormalize.js';
 import { normalizeTarget, referenceInit } from './setup.js';
 import { BlastWorkspace } from './workspace.js';
 
-export interface BlastFastOptions extends RunOptions {
-  numBlocks: number;
-  rank: number;
-  /** Length of the learning-rate schedule (default 100): lr decays linearly to lr·endFactor over it. */
-  steps?: number;
-  /** ε = δ·‖A − Â‖_F damping of every solve (default 0.1, as the reference). */
-  delta?: number;
-  /** Initial relaxation (default 1: the first steps over-relax by 2, as the reference's un-halved loss does). */
-  lr?: number;
-  endFactor?: number;
+export interface BlastFastOptions extends BlastSolverOptions {
   /** Stop as soon as the relative error is at or below this value (e.g. the reference's 300-step error). */
   targetError?: number;
   /** Stop when 10 steps improve the error by less than this fraction (default 1e-5; 0 never stops early). */
@@ -26,8 +16,6 @@ export interface BlastFastOptions extends RunOptions {
    * 'svd': start from the optimal rank-r low-rank fit with s = 1 (lower error early; may settle higher).
    */
   init?: 'svd' | 'random';
-  seed?: number;
-  backend?: Backend;
 }
 
 /**

@@ -1,26 +1,37 @@
-import { type Backend, type BackendTensor, type BlastMatrix, CpuBackend, type Tensor } from '@blastkit/core';
+import {
+  type Backend,
+  type BackendTensor,
+  type BlastMatrix,
+  CpuBackend,
+  relativeFrobeniusError,
+  type Tensor,
+} from '@blastkit/core';
 import type { RunOptions } from '../progress.js';
-import { relativeFrobeniusError, throwIfAborted, validateBlastShape, validateTarget } from '../validate.js';
+import { throwIfAborted, validateBlastShape, validateTarget } from '../validate.js';
 import { type FactorSystem, systemForC, systemForS, systemForU } from './gradients.js';
 import { finishFactors } from './renormalize.js';
 import { normalizeTarget, referenceInit } from './setup.js';
 import { BlastWorkspace } from './workspace.js';
 
-export interface PrecGdOptions extends RunOptions {
+/** The settings both BLAST solvers share: the structure, the reference's step schedule, seed and backend. */
+export interface BlastSolverOptions extends RunOptions {
   numBlocks: number;
   rank: number;
-  /** Steps T (default 300). */
+  /** Length T of the schedule: lr decays linearly to lr·endFactor over T steps (default 300 faithful, 100 fast). */
   steps?: number;
-  /** ε = δ·‖A − Â‖_F (default 0.1, the reference's Llama setting). */
+  /** ε = δ·‖A − Â‖_F damping of every preconditioner (default 0.1, the reference's Llama setting). */
   delta?: number;
-  /** Initial learning rate (default 1). */
+  /** Initial learning rate (default 1: with the un-halved loss the first steps over-relax by 2). */
   lr?: number;
-  /** lr decays linearly to lr·endFactor over T steps (default 0). */
+  /** Final lr as a fraction of the initial one (default 0). */
   endFactor?: number;
-  /** false: plain gradient descent, for the paper's convergence comparison (default true). */
-  precondition?: boolean;
   seed?: number;
   backend?: Backend;
+}
+
+export interface PrecGdOptions extends BlastSolverOptions {
+  /** false: plain gradient descent, for the paper's convergence comparison (default true). */
+  precondition?: boolean;
   /** Record the relative error every k steps in `history` (default 10; 0 = never). */
   recordEvery?: number;
 }
