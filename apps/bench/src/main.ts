@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 import { runCoreCpu } from './suites/core-cpu.js';
 import { runFactorizeCpu } from './suites/factorize-cpu.js';
+import { runModelsCpu } from './suites/models-cpu.js';
 
 const full = process.argv.includes('--full');
 const SUITES: Record<string, (quick: boolean) => unknown> = {
   'core-cpu': (quick) => runCoreCpu({ quick }),
   'factorize-cpu': (quick) => runFactorizeCpu({ quick, full }),
+  'models-cpu': (quick) => runModelsCpu({ quick }),
 };
 
 const args = process.argv.slice(2);

@@ -28,3 +28,15 @@ describe('factorize-cpu benchmark suite', () => {
     expect(r.curves.faithful.length).toBeGreaterThan(1);
   });
 });
+
+describe('models-cpu benchmark suite', () => {
+  it('runs stories15M dense, BLAST and low-rank in quick mode, with ratios from the same run', async () => {
+    const { runModelsCpu } = await import('../src/suites/models-cpu.js');
+    const result = await runModelsCpu({ quick: true });
+    expect(result.results.map((r) => r.model)).toEqual(['dense', 'blast-50', 'lowrank-50']);
+    const [dense, blast] = result.results;
+    expect(blast.linearParameters).toBeLessThanOrEqual(dense.linearParameters * 0.5);
+    expect(dense.decodeSpeedupVsDense).toBe(1);
+    for (const r of result.results) expect(r.decodeTokensPerSecond).toBeGreaterThan(0);
+  }, 300_000);
+});

@@ -1,11 +1,18 @@
 #!/usr/bin/env node
 import { CommanderError } from 'commander';
+import { EXIT, InterruptedError, UsageError } from './errors.js';
 import { buildProgram } from './program.js';
 
 try {
   await buildProgram().parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof CommanderError) process.exit(err.exitCode);
+  if (err instanceof CommanderError) {
+    // help and version exit 0; every argument error commander finds is a usage error
+    process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
+  }
   process.stderr.write(`blastkit: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
+  if (err instanceof UsageError) process.exit(EXIT.usage);
+  if (err instanceof InterruptedError) process.exit(EXIT.interrupted);
+  if (err instanceof Error && err.stack && process.env.BLASTKIT_DEBUG) process.stderr.write(`${err.stack}\n`);
+  process.exit(EXIT.failure);
 }

@@ -1,5 +1,19 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { COMPRESS_METHODS } from '@blastkit/models';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { type CompressCommandOptions, formatCompress, runCompress } from './commands/compress.js';
+import { formatEval, runEval } from './commands/eval.js';
+import { runExport } from './commands/export.js';
+import {
+  FACTORIZE_METHODS,
+  type FactorizeCommandOptions,
+  formatFactorize,
+  runFactorize,
+} from './commands/factorize.js';
+import { runFetch } from './commands/fetch.js';
+import { runGenerate } from './commands/generate.js';
+import { formatInspect, runInspect } from './commands/inspect.js';
 import { formatDemo, runDemo } from './demo.js';
+import { ProgressLine } from './progress.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -8,16 +22,80 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError(`expected a non-negative integer, got '${value}'`);
+  return n;
+}
+
+function nonNegative(value: string): number {
+  const x = Number(value);
+  if (!(x >= 0)) throw new InvalidArgumentError(`expected a number ≥ 0, got '${value}'`);
+  return x;
+}
+
+/** 'a,b' → suffix list; '/re/' → RegExp; 'all-linear' as is. */
+function moduleRule(value: string): string[] | RegExp | 'all-linear' {
+  if (value === 'all-linear') return value;
+  if (value.length > 2 && value.startsWith('/') && value.endsWith('/')) {
+    try {
+      return new RegExp(value.slice(1, -1));
+    } catch (err) {
+      throw new InvalidArgumentError(`bad regular expression ${value}: ${(err as Error).message}`);
+    }
+  }
+  return value.split(',').filter(Boolean);
+}
+
+function ratioPattern(value: string): Record<string, number> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new InvalidArgumentError(`expected a JSON object like '{"down_proj":0.3}', got '${value}'`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new InvalidArgumentError('expected a JSON object of ratios');
+  for (const [k, v] of Object.entries(parsed))
+    if (typeof v !== 'number' || !(v > 0 && v <= 1))
+      throw new InvalidArgumentError(`ratio for '${k}' must be in (0, 1]`);
+  return parsed as Record<string, number>;
+}
+
 function ratio(value: string): number {
   const x = Number(value);
   if (!(x > 0 && x <= 1)) throw new InvalidArgumentError(`expected a ratio in (0, 1], got '${value}'`);
   return x;
 }
 
+export interface ProgramIo {
+  /** stdout: results (one JSON object with --json). */
+  out: (s: string) => void;
+  /** stderr: progress. */
+  err?: (s: string) => void;
+  /** Whether stderr is a terminal (progress redrawn in place); default: process.stderr.isTTY. */
+  tty?: boolean;
+}
+
+/**
+ * Runs `fn` with an AbortSignal that Ctrl-C (SIGINT) trips: the work stops at its next check, and since every
+ * output is written atomically at the end, nothing half-written is left behind.
+ */
+async function interruptible<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onSigint = () => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', onSigint);
+  try {
+    return await fn(controller.signal);
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
 /** Builds the `blastkit` command tree; `io` lets tests capture output. */
-export function buildProgram(
-  io: { out: (s: string) => void } = { out: (s) => process.stdout.write(s) },
-): Command {
+export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(s) }): Command {
+  const err = io.err ?? ((s: string) => process.stderr.write(s));
   const program = new Command('blastkit')
     .description('Compress transformer models with BLAST and other structured matrices.')
     .showHelpAfterError()
@@ -37,6 +115,223 @@ export function buildProgram(
       const result = runDemo(opts);
       io.out(opts.json ? `${JSON.stringify(result)}\n` : `${formatDemo(result)}\n`);
     });
+
+  program
+    .command('factorize')
+    .description('Factorize one dense matrix into a structured matrix and write its factors (safetensors).')
+    .requiredOption(
+      '--input <file>',
+      'A.npy (f32/f64, C order), model.safetensors:<tensor>, or a one-matrix .safetensors',
+    )
+    .addOption(new Option('--method <m>', 'factorization method').choices(FACTORIZE_METHODS).default('blast'))
+    .option('--rank <r>', 'rank (BLAST, low-rank) or per-block rank (Monarch)', positiveInt)
+    .option('--ratio <x>', 'fraction of the dense parameters to keep; picks the rank', ratio)
+    .addOption(
+      new Option(
+        '--rank-rule <rule>',
+        "how --ratio picks the rank: 'budget' (largest that fits) or the reference's rule",
+      )
+        .choices(['budget', 'reference'])
+        .default('budget'),
+    )
+    .option('--blocks <b>', 'number of blocks per side (BLAST, Monarch, block-diag; default 16)', positiveInt)
+    .option(
+      '--steps <t>',
+      'iterations (BLAST methods; default 300 for blast-precgd, 100 for blast)',
+      positiveInt,
+    )
+    .option('--seed <s>', 'random seed', nonNegativeInt, 0)
+    .option('--backend <name>', 'compute backend: cpu, webgpu, tfjs, cuda', 'cpu')
+    .option('--calibration <file>', 'blast-data: layer inputs, one per row ([N, n]; .npy or .safetensors)')
+    .requiredOption('--out <file>', 'where to write the factors (.safetensors, written atomically)')
+    .option('--json', 'print one JSON object instead of the table')
+    .option('--quiet', 'no progress on stderr')
+    .action(
+      async (
+        opts: Omit<FactorizeCommandOptions, 'onProgress' | 'signal'> & { json?: boolean; quiet?: boolean },
+      ) => {
+        const progress = opts.quiet ? undefined : new ProgressLine('factorize', err, io.tty);
+        const result = await interruptible((signal) =>
+          runFactorize({
+            ...opts,
+            signal,
+            onProgress:
+              progress &&
+              ((p) => progress.update(p.step, p.totalSteps, `rel. error ${p.relativeError.toFixed(4)}`)),
+          }).finally(() => progress?.finish()),
+        );
+        io.out(opts.json ? `${JSON.stringify(result)}\n` : `${formatFactorize(result)}\n`);
+      },
+    );
+
+  program
+    .command('fetch')
+    .description(
+      'Fetch an asset (stories15M, moby-dick, llama2-tokenizer-json) into the cache, checking its pinned hashes.',
+    )
+    .argument('<asset>', 'asset name')
+    .option('--json', 'print one JSON object')
+    .action(async (asset: string, opts: { json?: boolean }) => {
+      const r = await runFetch(asset, (m) => err(`${m}\n`));
+      io.out(
+        opts.json
+          ? `${JSON.stringify(r)}\n`
+          : `${Object.entries(r.files)
+              .map(([f, p]) => `${f}  ${p}`)
+              .join('\n')}\n`,
+      );
+    });
+
+  program
+    .command('inspect')
+    .description('List the tensors (names, dtypes, shapes, parameters) of a safetensors/npy file or a model.')
+    .argument('<file|dir>', 'a .safetensors or .npy file, a llama2.c .bin, a model folder, or an asset name')
+    .option('--json', 'print one JSON object')
+    .action(async (path: string, opts: { json?: boolean }) => {
+      const r = await runInspect(path);
+      io.out(opts.json ? `${JSON.stringify(r)}\n` : `${formatInspect(r)}\n`);
+    });
+
+  program
+    .command('compress')
+    .description(
+      "Replace a model's linears by structured matrices at a parameter ratio and save it as a folder.",
+    )
+    .argument('<model>', 'a llama2.c .bin, a Hugging Face Llama folder, or an asset name (stories15M)')
+    .addOption(new Option('--method <m>', 'structure').choices(COMPRESS_METHODS).default('blast'))
+    .requiredOption('--ratio <x>', 'fraction of each linear’s parameters to keep', ratio)
+    .option('--blocks <b>', 'blocks per side (BLAST, Monarch; default 16)', positiveInt)
+    .option('--steps <t>', 'BLAST solver steps per matrix (default 100, with early stopping)', positiveInt)
+    .option('--seed <s>', 'random seed', nonNegativeInt, 0)
+    .option('--backend <name>', 'compute backend', 'cpu')
+    .option(
+      '--target-modules <list>',
+      "module-name suffixes, comma-separated (default: the 7 projections), 'all-linear', or /regex/ over whole names",
+      moduleRule,
+    )
+    .option('--exclude-modules <list>', 'module-name suffixes (or /regex/) to leave dense', moduleRule)
+    .option('--layers <list>', 'only these layer indices, comma-separated', (v) =>
+      v.split(',').map(nonNegativeInt),
+    )
+    .option('--ratio-pattern <json>', 'per-module ratios by suffix, e.g. \'{"down_proj":0.3}\'', ratioPattern)
+    .requiredOption('--out <dir>', 'output folder (config.json + model.safetensors)')
+    .option('--resume', 'continue an interrupted run from <out>.checkpoints')
+    .option('--compare', 'compare with the dense model (perplexity, KL, top-1 agreement, greedy text)')
+    .option('--json', 'print one JSON object')
+    .option('--quiet', 'no progress on stderr')
+    .action(
+      async (
+        model: string,
+        opts: Omit<CompressCommandOptions, 'model' | 'signal'> & { json?: boolean; quiet?: boolean },
+      ) => {
+        const progress = opts.quiet ? undefined : new ProgressLine('compress', err, io.tty);
+        const result = await interruptible((signal) =>
+          runCompress({
+            ...opts,
+            model,
+            signal,
+            onModule: (e) =>
+              progress?.update(
+                e.index + 1,
+                e.total,
+                `${e.name} rel. error ${e.relativeError.toFixed(4)}${e.resumed ? ' (resumed)' : ''}`,
+              ),
+          }).finally(() => progress?.finish()),
+        );
+        io.out(opts.json ? `${JSON.stringify(result)}\n` : `${formatCompress(result)}\n`);
+      },
+    );
+
+  program
+    .command('eval')
+    .description(
+      'Perplexity of a model, or KL / top-1 agreement / perplexity against a reference (dense) model.',
+    )
+    .argument('<model>', 'a llama2.c .bin, a model folder (compressed or not), or an asset name')
+    .option('--text <file>', "a .txt file, 'moby-dick' (default) or 'in-domain' (sampled from the reference)")
+    .option('--reference <model>', 'the dense model to compare with')
+    .option('--max-tokens <n>', 'tokens of text to score at most', positiveInt, 2048)
+    .option('--window <w>', 'tokens per window (default min(256, context))', positiveInt)
+    .option('--stride <s>', 'window stride (default window/2)', positiveInt)
+    .option('--seed <s>', 'seed for in-domain sampling', nonNegativeInt, 0)
+    .option('--backend <name>', 'compute backend', 'cpu')
+    .option('--json', 'print one JSON object')
+    .action(
+      async (
+        model: string,
+        opts: Omit<import('./commands/eval.js').EvalCommandOptions, 'model'> & { json?: boolean },
+      ) => {
+        const r = await runEval({ ...opts, model });
+        io.out(opts.json ? `${JSON.stringify(r)}\n` : `${formatEval(r)}\n`);
+      },
+    );
+
+  program
+    .command('export')
+    .description(
+      'Re-save a compressed model folder: dense weights (--dense) or the BLAST reference format (--reference).',
+    )
+    .argument('<dir>', 'a folder written by blastkit compress')
+    .option('--dense', 'multiply the factors back out, under the original names')
+    .option('--reference', "the reference implementation's blast_llama format (BLAST only)")
+    .addOption(
+      new Option('--dtype <d>', 'storage dtype for --reference').choices(['F16', 'F32']).default('F16'),
+    )
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--json', 'print one JSON object')
+    .action(
+      async (
+        dir: string,
+        opts: { dense?: boolean; reference?: boolean; dtype: 'F16' | 'F32'; out: string; json?: boolean },
+      ) => {
+        const r = await runExport({ dir, ...opts });
+        io.out(
+          opts.json
+            ? `${JSON.stringify(r)}\n`
+            : `wrote ${r.out} (${r.format}, ${r.modules} structured modules)\n`,
+        );
+      },
+    );
+
+  program
+    .command('generate')
+    .description('Continue a prompt with a model (dense or compressed).')
+    .argument('<model>', 'a llama2.c .bin, a model folder (compressed or not), or an asset name')
+    .requiredOption('--prompt <text>', 'the prompt')
+    .option('--max-tokens <n>', 'new tokens at most', positiveInt, 128)
+    .option('--temperature <t>', '0 = greedy', nonNegative, 0)
+    .option('--top-p <p>', 'nucleus sampling mass', ratio, 0.9)
+    .option('--seed <s>', 'random seed for sampling', nonNegativeInt, 0)
+    .option('--backend <name>', 'compute backend', 'cpu')
+    .option('--tokenizer <file>', 'tokenizer.bin, when it is not beside the model')
+    .option('--json', 'print one JSON object when done instead of streaming the text')
+    .action(
+      async (
+        model: string,
+        opts: {
+          prompt: string;
+          maxTokens: number;
+          temperature: number;
+          topP: number;
+          seed: number;
+          backend: string;
+          tokenizer?: string;
+          json?: boolean;
+        },
+      ) => {
+        if (!opts.json) io.out(opts.prompt);
+        const result = await interruptible((signal) =>
+          runGenerate({ ...opts, model, signal, onText: opts.json ? undefined : (piece) => io.out(piece) }),
+        );
+        if (opts.json) io.out(`${JSON.stringify(result)}\n`);
+        else {
+          io.out('\n');
+          err(
+            `${result.tokens.length} tokens, ${result.tokensPerSecond.toFixed(1)} tokens/s (${result.backend})\n`,
+          );
+        }
+      },
+    );
 
   return program;
 }

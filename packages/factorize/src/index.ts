@@ -11,7 +11,7 @@ export {
   type DataAwareOptions,
   outputErrorOf,
 } from './blast/data-aware.js';
-export { type BlastFastOptions, blastFast } from './blast/fast.js';
+export { BLAST_FAST_DEFAULTS, type BlastFastOptions, blastFast } from './blast/fast.js';
 export {
   type BlastFactorization,
   type BlastSolverOptions,

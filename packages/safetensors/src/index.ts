@@ -21,4 +21,5 @@ export {
   SafetensorsFile,
   type TensorInfo,
 } from './reader.js';
+export { ShardedSafetensors } from './sharded.js';
 export { type TensorEntry, writeSafetensors } from './writer.js';

@@ -11,7 +11,7 @@ export { BlockDiagonalMatrix } from './block-diagonal.js';
 export { DenseMatrix } from './dense.js';
 export { LowRankMatrix } from './low-rank.js';
 export { MonarchMatrix } from './monarch.js';
-export type { StructuredMatrix, StructureKind } from './structured-matrix.js';
+export { STRUCTURE_KINDS, type StructuredMatrix, type StructureKind } from './structured-matrix.js';
 
 /** Rebuilds a structured matrix from its kind and named tensors (the inverse of `toNamedTensors`). */
 export function structuredFromNamedTensors(

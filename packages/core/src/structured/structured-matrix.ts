@@ -3,6 +3,15 @@ import type { Tensor } from '../tensor/tensor.js';
 /** The structures blastkit knows; also the `kind` written next to saved factors. */
 export type StructureKind = 'dense' | 'low-rank' | 'block-diagonal' | 'monarch' | 'blast';
 
+/** Every StructureKind, for validating a kind read from a file. */
+export const STRUCTURE_KINDS: readonly StructureKind[] = [
+  'dense',
+  'low-rank',
+  'block-diagonal',
+  'monarch',
+  'blast',
+];
+
 /**
  * A linear map A ∈ R^{m×n} held in some structured form. Batches are rows: `apply` maps x [N, n] to
  * x·Aᵀ [N, m] (each row y_t = A·x_t), the convention of a linear layer.

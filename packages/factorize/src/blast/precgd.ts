@@ -19,11 +19,11 @@ export interface BlastSolverOptions extends RunOptions {
   rank: number;
   /** Length T of the schedule: lr decays linearly to lr·endFactor over T steps (default 300 faithful, 100 fast). */
   steps?: number;
-  /** ε = δ·‖A − Â‖_F damping of every preconditioner (default 0.1, the reference's Llama setting). */
+  /** ε = δ·‖A − Â‖_F damping of every preconditioner (default 0.1, the reference's Llama setting; fast: 1e-3). */
   delta?: number;
-  /** Initial learning rate (default 1: with the un-halved loss the first steps over-relax by 2). */
+  /** Initial learning rate (default 1: with the un-halved loss the first steps over-relax by 2; fast: 0.9). */
   lr?: number;
-  /** Final lr as a fraction of the initial one (default 0). */
+  /** Final lr as a fraction of the initial one (default 0; fast: 1, a constant step). */
   endFactor?: number;
   seed?: number;
   backend?: Backend;

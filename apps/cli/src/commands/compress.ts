@@ -1,0 +1,222 @@
+import { existsSync } from 'node:fs';
+import { copyFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InvalidArgumentError } from '@blastkit/core';
+import { type ComparisonResult, compareModels } from '@blastkit/eval';
+import { DirectoryCheckpointStore } from '@blastkit/factorize/node';
+import {
+  COMPRESS_METHODS,
+  type CompressedModule,
+  type CompressMethod,
+  compressLinears,
+  generate,
+  LLAMA_LINEAR_SUFFIXES,
+  Llama2cTokenizer,
+  LlamaModel,
+  saveCompressedLlama,
+  selectModules,
+} from '@blastkit/models';
+import { resolveBackend } from '../backends.js';
+import { InterruptedError, UsageError } from '../errors.js';
+import { openModelArgument } from '../io/model-input.js';
+import { evaluationTokens } from './eval.js';
+
+export interface CompressCommandOptions {
+  model: string;
+  method: CompressMethod;
+  ratio: number;
+  blocks?: number;
+  steps?: number;
+  seed?: number;
+  backend?: string;
+  /** Module-name suffixes to compress, 'all-linear', or a RegExp over whole names (default: the 7 projections). */
+  targetModules?: string[] | RegExp | 'all-linear';
+  /** Module-name suffixes (or a RegExp) to leave dense. */
+  excludeModules?: string[] | RegExp;
+  /** Only these layer indices. */
+  layers?: number[];
+  /** Per-module ratio overrides by suffix (PEFT's rank_pattern, as ratios), e.g. { down_proj: 0.3 }. */
+  ratioPattern?: Record<string, number>;
+  out: string;
+  /** Continue from the checkpoints an interrupted run left in `<out>.checkpoints`. */
+  resume?: boolean;
+  /** Also compare the result with the dense model on in-domain text sampled from it. */
+  compare?: boolean;
+  onModule?: (e: CompressedModule & { index: number; total: number }) => void;
+  onStep?: (module: string, step: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface CompressCommandResult {
+  model: string;
+  method: CompressMethod;
+  ratio: number;
+  blocks: number | null;
+  seed: number;
+  backend: string;
+  out: string;
+  modules: CompressedModule[];
+  linearParameters: { dense: number; compressed: number; ratio: number };
+  meanRelativeError: number;
+  seconds: number;
+  resumedModules: number;
+  /** With --compare: the compressed model against the dense one on each evaluation text. */
+  comparison?: {
+    texts: (ComparisonResult & { text: string })[];
+    prompt: string;
+    denseContinuation: string;
+    compressedContinuation: string;
+  };
+}
+
+/** The prompt the comparison starts from, and how its in-domain text is sampled. */
+const COMPARE_PROMPT = 'Once upon a time';
+const COMPARE_TOKENS = 1024;
+
+/** `blastkit compress`: replace a model's linears by structured matrices and save the result as a folder. */
+export async function runCompress(options: CompressCommandOptions): Promise<CompressCommandResult> {
+  if (!COMPRESS_METHODS.includes(options.method))
+    throw new UsageError(
+      `--method: unknown method '${options.method}' (one of ${COMPRESS_METHODS.join(', ')})`,
+    );
+  const opened = await openModelArgument(options.model);
+  const checkpoints = `${options.out}.checkpoints`;
+  if (existsSync(checkpoints) && !options.resume)
+    throw new UsageError(
+      `${checkpoints} holds an interrupted run: pass --resume to continue it, or delete it to start over`,
+    );
+  const seed = options.seed ?? 0;
+  const backendName = options.backend ?? 'cpu';
+  const backend = await resolveBackend(backendName);
+  try {
+    if (opened.replacements.size > 0) throw new UsageError(`${opened.description} is already compressed`);
+    // candidates: every decoder projection (PEFT's all-linear also leaves the output head alone)
+    const candidates: string[] = [];
+    for (let l = 0; l < opened.config.numLayers; l++)
+      for (const s of LLAMA_LINEAR_SUFFIXES) candidates.push(`model.layers.${l}.${s}`);
+    const modules = selectModules(
+      candidates,
+      {
+        targetModules: options.targetModules,
+        excludeModules: options.excludeModules,
+        layersToTransform: options.layers,
+      },
+      LLAMA_LINEAR_SUFFIXES,
+    );
+    const store = await DirectoryCheckpointStore.open(checkpoints);
+    const start = performance.now();
+    const { replacements, modules: report } = await compressLinears(opened.source, modules, {
+      method: options.method,
+      ratio: options.ratio,
+      ratioPattern: options.ratioPattern,
+      blocks: options.blocks,
+      steps: options.steps,
+      seed,
+      backend,
+      store,
+      signal: options.signal,
+      onMatrix: options.onModule,
+      onStep: options.onStep,
+    });
+    const seconds = (performance.now() - start) / 1000;
+    const blocks =
+      options.method === 'lowrank' || options.method === 'block-diag' ? null : (options.blocks ?? 16);
+    await saveCompressedLlama(options.out, opened.config, opened.source, replacements, {
+      method: options.method,
+      ratio: options.ratio,
+      blocks,
+      seed,
+      source_model: opened.description,
+      ...(options.ratioPattern ? { ratio_pattern: options.ratioPattern } : {}),
+    });
+    if (opened.tokenizerPath) await copyFile(opened.tokenizerPath, join(options.out, 'tokenizer.bin'));
+    await rm(checkpoints, { recursive: true, force: true });
+    const dense = report.reduce((a, m) => a + m.denseParameters, 0);
+    const compressed = report.reduce((a, m) => a + m.parameters, 0);
+    const result: CompressCommandResult = {
+      model: opened.description,
+      method: options.method,
+      ratio: options.ratio,
+      blocks,
+      seed,
+      backend: backendName,
+      out: options.out,
+      modules: report,
+      linearParameters: { dense, compressed, ratio: compressed / dense },
+      meanRelativeError: report.reduce((a, m) => a + m.relativeError, 0) / report.length,
+      seconds,
+      resumedModules: report.filter((m) => m.resumed).length,
+    };
+    if (options.compare) {
+      if (!opened.tokenizerPath) throw new UsageError('--compare needs a tokenizer.bin beside the model');
+      const tokenizer = await Llama2cTokenizer.load(opened.tokenizerPath);
+      const denseModel = await LlamaModel.load(opened.source, opened.config, { backend });
+      const small = await LlamaModel.load(opened.source, opened.config, { backend, replacements });
+      const prompt = tokenizer.encode(COMPARE_PROMPT, { bos: true });
+      const protocol = {
+        window: Math.min(256, opened.config.maxPositionEmbeddings),
+        stride: 128,
+        prefixToken: 1,
+      };
+      const texts: (ComparisonResult & { text: string })[] = [];
+      for (const spec of ['in-domain', 'moby-dick']) {
+        const text = await evaluationTokens(spec, tokenizer, COMPARE_TOKENS, denseModel, seed);
+        texts.push({ text: text.source, ...(await compareModels(denseModel, small, text.ids, protocol)) });
+      }
+      const greedy = async (m: LlamaModel) =>
+        tokenizer.decode([...prompt, ...(await generate(m, prompt, { maxTokens: 40 }))]);
+      result.comparison = {
+        texts,
+        prompt: COMPARE_PROMPT,
+        denseContinuation: await greedy(denseModel),
+        compressedContinuation: await greedy(small),
+      };
+      denseModel.dispose();
+      small.dispose();
+    }
+    return result;
+  } catch (err) {
+    // a run that failed before finishing any module leaves nothing to resume
+    if ((await readdir(checkpoints).catch(() => ['?'])).length === 0)
+      await rm(checkpoints, { recursive: true });
+    if (options.signal?.aborted)
+      throw new InterruptedError(
+        `compress: interrupted; finished modules are kept in ${checkpoints} (use --resume)`,
+      );
+    if (err instanceof InvalidArgumentError) throw new UsageError(err.message);
+    throw err;
+  } finally {
+    await opened.source.close();
+    await backend.close?.();
+  }
+}
+
+/** The human-readable report. */
+export function formatCompress(r: CompressCommandResult): string {
+  const lines = [
+    `${r.model} → ${r.out}`,
+    `method ${r.method}, ratio ${r.ratio}${r.blocks ? `, ${r.blocks} blocks` : ''}, seed ${r.seed}, backend ${r.backend}`,
+    '',
+    `${'module'.padEnd(36)} ${'shape'.padEnd(9)} ${'rank'.padStart(5)} ${'params'.padStart(8)} ${'rel.err'.padStart(8)}`,
+    ...r.modules.map(
+      (m) =>
+        `${m.name.padEnd(36)} ${m.shape.join('×').padEnd(9)} ${String(m.rank ?? '-').padStart(5)} ${String(m.parameters).padStart(8)} ${m.relativeError.toFixed(4).padStart(8)}${m.resumed ? '  (resumed)' : ''}`,
+    ),
+    '',
+    `decoder linears: ${r.linearParameters.compressed} of ${r.linearParameters.dense} parameters (${(100 * r.linearParameters.ratio).toFixed(1)}%), mean relative error ${r.meanRelativeError.toFixed(4)}, ${r.seconds.toFixed(1)} s`,
+  ];
+  const c = r.comparison;
+  if (c) {
+    lines.push('', 'against the dense model (sliding windows of 256, stride 128, BOS prefix):');
+    for (const t of c.texts)
+      lines.push(
+        `  ${t.text}`,
+        `    perplexity dense ${t.reference.perplexity.toFixed(3)}, compressed ${t.candidate.perplexity.toFixed(3)}; KL ${t.klDivergence.toFixed(4)} nats/token; top-1 agreement ${(100 * t.top1Agreement).toFixed(1)}%`,
+      );
+    lines.push(
+      `  greedy, dense:      ${JSON.stringify(c.denseContinuation)}`,
+      `  greedy, compressed: ${JSON.stringify(c.compressedContinuation)}`,
+    );
+  }
+  return lines.join('\n');
+}

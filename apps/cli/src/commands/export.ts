@@ -1,0 +1,43 @@
+import { copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ModelFormatError, saveDenseLlama, saveReferenceBlastLlama } from '@blastkit/models';
+import { UsageError } from '../errors.js';
+import { openModelArgument } from '../io/model-input.js';
+
+export interface ExportCommandOptions {
+  dir: string;
+  out: string;
+  /** Dense weights under the original names (no compression_config). */
+  dense?: boolean;
+  /** The BLAST reference implementation's blast_llama format (fp16 unless dtype F32). */
+  reference?: boolean;
+  dtype?: 'F16' | 'F32';
+}
+
+/** `blastkit export`: re-save a compressed model folder for other tools. */
+export async function runExport(options: ExportCommandOptions) {
+  if (Boolean(options.dense) === Boolean(options.reference))
+    throw new UsageError('give exactly one of --dense and --reference');
+  const opened = await openModelArgument(options.dir);
+  try {
+    if (opened.format !== 'hf-folder' || opened.replacements.size === 0)
+      throw new UsageError(`${options.dir} is not a compressed model folder (written by blastkit compress)`);
+    if (options.dense) await saveDenseLlama(options.out, opened.config, opened.source, opened.replacements);
+    else
+      await saveReferenceBlastLlama(options.out, opened.config, opened.source, opened.replacements, {
+        dtype: options.dtype ?? 'F16',
+      });
+    if (opened.tokenizerPath) await copyFile(opened.tokenizerPath, join(options.out, 'tokenizer.bin'));
+    return {
+      from: options.dir,
+      out: options.out,
+      format: options.dense ? 'dense' : 'blast_llama',
+      modules: opened.replacements.size,
+    };
+  } catch (err) {
+    if (err instanceof ModelFormatError) throw new UsageError(err.message);
+    throw err;
+  } finally {
+    await opened.source.close();
+  }
+}

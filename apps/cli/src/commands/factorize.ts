@@ -1,0 +1,236 @@
+import {
+  type Backend,
+  InvalidArgumentError,
+  ShapeError,
+  type StructuredMatrix,
+  type Tensor,
+} from '@blastkit/core';
+import {
+  blastDataAware,
+  blastFast,
+  blastPrecGd,
+  blockDiagonalFactorize,
+  type FactorizeProgress,
+  lowRankFactorize,
+  monarchFactorize,
+  rankForRatio,
+  referenceRank,
+  relativeFrobeniusError,
+} from '@blastkit/factorize';
+import { writeSafetensors } from '@blastkit/safetensors';
+import { resolveBackend } from '../backends.js';
+import { InterruptedError, UsageError } from '../errors.js';
+import { readMatrixArgument } from '../io/matrix-input.js';
+
+export const FACTORIZE_METHODS = [
+  'blast-precgd',
+  'blast',
+  'blast-data',
+  'lowrank',
+  'monarch',
+  'block-diag',
+] as const;
+export type FactorizeMethod = (typeof FACTORIZE_METHODS)[number];
+
+export interface FactorizeCommandOptions {
+  input: string;
+  method: FactorizeMethod;
+  rank?: number;
+  ratio?: number;
+  /** 'budget' (default): the largest rank within ratio·m·n parameters; 'reference': ⌊ratio·mn/(m+n)⌋ to ×16. */
+  rankRule?: 'budget' | 'reference';
+  blocks?: number;
+  steps?: number;
+  seed?: number;
+  backend?: string;
+  /** Calibration inputs [N, n] for blast-data. */
+  calibration?: string;
+  out: string;
+  onProgress?: (p: FactorizeProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface FactorizeCommandResult {
+  input: string;
+  out: string;
+  method: FactorizeMethod;
+  kind: StructuredMatrix['kind'];
+  shape: [number, number];
+  rank: number | null;
+  blocks: number | null;
+  steps: number | null;
+  seed: number;
+  backend: string;
+  relativeError: number;
+  /** blast-data only: ‖(A − Â)Xᵀ‖/‖AXᵀ‖ on the calibration inputs. */
+  outputError?: number;
+  parameters: number;
+  denseParameters: number;
+  /** parameters / (m·n), as the reference prints it. */
+  compressionRatio: number;
+  seconds: number;
+}
+
+const DEFAULT_BLOCKS = 16;
+/** The format tag in the `__metadata__` of a factors file, with its version. */
+export const FACTORS_FORMAT = { format: 'blastkit-factors', version: '1' } as const;
+
+/** `blastkit factorize`: one dense matrix → structured factors in a safetensors file. */
+export async function runFactorize(options: FactorizeCommandOptions): Promise<FactorizeCommandResult> {
+  const { method } = options;
+  if (!FACTORIZE_METHODS.includes(method))
+    throw new UsageError(`--method: unknown method '${method}' (one of ${FACTORIZE_METHODS.join(', ')})`);
+  if ((options.rank === undefined) === (options.ratio === undefined) && method !== 'block-diag')
+    throw new UsageError('give exactly one of --rank and --ratio');
+  if (method === 'block-diag' && options.rank !== undefined)
+    throw new UsageError('--rank: block-diag has no rank; give --blocks or --ratio');
+  if (method === 'blast-data' && options.calibration === undefined)
+    throw new UsageError('--method blast-data needs --calibration X.npy (the layer inputs, one per row)');
+  if (method !== 'blast-data' && options.calibration !== undefined)
+    throw new UsageError('--calibration is only used by --method blast-data');
+  if (method === 'lowrank' && options.blocks !== undefined)
+    throw new UsageError('--blocks: lowrank has no blocks');
+  const seed = options.seed ?? 0;
+  const backendName = options.backend ?? 'cpu';
+  const backend = await resolveBackend(backendName);
+  const A = await readMatrixArgument(options.input, 'input');
+  const [m, n] = A.shape as [number, number];
+  try {
+    const plan = planRank(options, m, n);
+    const inputs = options.calibration
+      ? await readMatrixArgument(options.calibration, 'calibration')
+      : undefined;
+    const start = performance.now();
+    const solved = await solve(A, method, plan, { ...options, seed, backend, inputs });
+    const seconds = (performance.now() - start) / 1000;
+    const { matrix } = solved;
+    const relativeError = solved.relativeError ?? relativeFrobeniusError(matrix.toDense(), A);
+    if (!Number.isFinite(relativeError))
+      throw new Error(`factorize: the ${method} solve produced non-finite factors (error ${relativeError})`);
+    const result: FactorizeCommandResult = {
+      input: options.input,
+      out: options.out,
+      method,
+      kind: matrix.kind,
+      shape: [m, n],
+      rank: plan.rank ?? null,
+      blocks: plan.blocks ?? null,
+      steps: solved.steps ?? null,
+      seed,
+      backend: backendName,
+      relativeError,
+      ...(solved.outputError === undefined ? {} : { outputError: solved.outputError }),
+      parameters: matrix.parameterCount,
+      denseParameters: m * n,
+      compressionRatio: matrix.parameterCount / (m * n),
+      seconds,
+    };
+    await writeSafetensors(options.out, matrix.toNamedTensors(), {
+      ...FACTORS_FORMAT,
+      kind: matrix.kind,
+      method,
+      shape: JSON.stringify([m, n]),
+      ...(plan.rank === undefined ? {} : { rank: String(plan.rank) }),
+      ...(plan.blocks === undefined ? {} : { blocks: String(plan.blocks) }),
+      seed: String(seed),
+      relativeError: String(relativeError),
+    });
+    return result;
+  } catch (err) {
+    if (options.signal?.aborted) throw new InterruptedError('factorize: interrupted; nothing was written');
+    // bad shapes, ranks, budgets and NaNs are the user's to fix: report them as usage errors
+    if (err instanceof InvalidArgumentError || err instanceof ShapeError) throw new UsageError(err.message);
+    throw err;
+  } finally {
+    await backend.close?.();
+  }
+}
+
+interface RankPlan {
+  rank?: number;
+  blocks?: number;
+}
+
+function planRank(options: FactorizeCommandOptions, m: number, n: number): RankPlan {
+  const { method, ratio } = options;
+  const blocks = options.blocks ?? (method === 'lowrank' ? undefined : DEFAULT_BLOCKS);
+  if (blocks !== undefined && method !== 'block-diag' && (m % blocks !== 0 || n % blocks !== 0))
+    throw new UsageError(
+      `--blocks: ${blocks} blocks must divide both sides of the ${m}×${n} matrix` +
+        (options.blocks === undefined ? ` (${DEFAULT_BLOCKS} is the default; pass --blocks)` : ''),
+    );
+  if (method === 'block-diag') {
+    if (options.blocks !== undefined) return { blocks: options.blocks };
+    if (ratio === undefined) throw new UsageError('block-diag needs --blocks or --ratio');
+    return { blocks: rankForRatio('block-diagonal', m, n, ratio).numBlocks };
+  }
+  if (options.rank !== undefined) return { rank: options.rank, blocks };
+  const r = ratio as number;
+  if (options.rankRule === 'reference') {
+    if (method === 'monarch')
+      throw new UsageError('--rank-rule reference applies to BLAST and low-rank ranks');
+    return { rank: referenceRank(m, n, r), blocks };
+  }
+  const budgetMethod = method === 'lowrank' ? 'low-rank' : method === 'monarch' ? 'monarch' : 'blast';
+  return { rank: rankForRatio(budgetMethod, m, n, r, blocks ?? 1).rank, blocks };
+}
+
+interface Solved {
+  matrix: StructuredMatrix;
+  relativeError?: number;
+  outputError?: number;
+  steps?: number;
+}
+
+async function solve(
+  A: Tensor,
+  method: FactorizeMethod,
+  plan: RankPlan,
+  ctx: Omit<FactorizeCommandOptions, 'backend'> & { seed: number; backend: Backend; inputs?: Tensor },
+): Promise<Solved> {
+  const rank = plan.rank as number;
+  const numBlocks = plan.blocks as number;
+  const common = {
+    numBlocks,
+    rank,
+    seed: ctx.seed,
+    backend: ctx.backend,
+    onProgress: ctx.onProgress,
+    signal: ctx.signal,
+    ...(ctx.steps === undefined ? {} : { steps: ctx.steps }),
+  };
+  switch (method) {
+    case 'blast-precgd':
+      return blastPrecGd(A, { ...common, recordEvery: 0 });
+    case 'blast':
+      return blastFast(A, common);
+    case 'blast-data':
+      return blastDataAware(A, { ...common, inputs: ctx.inputs as Tensor });
+    case 'lowrank':
+      return { matrix: await lowRankFactorize(A, rank, ctx.backend) };
+    case 'monarch':
+      return { matrix: monarchFactorize(A, numBlocks, rank) };
+    case 'block-diag':
+      return { matrix: blockDiagonalFactorize(A, numBlocks) };
+  }
+}
+
+/** The human-readable summary. */
+export function formatFactorize(r: FactorizeCommandResult): string {
+  const rows: [string, string][] = [
+    ['method', `${r.method} (${r.kind})`],
+    ['matrix', `${r.shape[0]}×${r.shape[1]} from ${r.input}`],
+    ['rank / blocks', `${r.rank ?? '-'} / ${r.blocks ?? '-'}`],
+    ['parameters', `${r.parameters} of ${r.denseParameters} (${(100 * r.compressionRatio).toFixed(1)}%)`],
+    ['relative error', r.relativeError.toPrecision(4)],
+    ...(r.outputError === undefined
+      ? []
+      : ([['output error', r.outputError.toPrecision(4)]] as [string, string][])),
+    ['steps', String(r.steps ?? '-')],
+    ['seconds', r.seconds.toFixed(2)],
+    ['backend / seed', `${r.backend} / ${r.seed}`],
+    ['written', r.out],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
+}

@@ -1,0 +1,121 @@
+import { existsSync, statSync } from 'node:fs';
+import { extname } from 'node:path';
+import { isAssetName } from '@blastkit/assets';
+import { ModelFormatError } from '@blastkit/models';
+import { NpyError, openSafetensors, readNpy, SafetensorsError } from '@blastkit/safetensors';
+import { UsageError } from '../errors.js';
+import { openModelArgument } from '../io/model-input.js';
+
+export interface InspectedTensor {
+  name: string;
+  dtype: string;
+  shape: number[];
+  parameters: number;
+}
+
+export interface InspectResult {
+  path: string;
+  kind: 'safetensors' | 'npy' | 'model';
+  tensors: InspectedTensor[];
+  parameters: number;
+  metadata?: Record<string, string>;
+  /** For models: the architecture and the linears' sizes. */
+  model?: {
+    description: string;
+    config: Record<string, unknown>;
+    linearParameters: number;
+    /** FLOPs per token of the decoder linears (2 per multiply-add), as stored (structured where compressed). */
+    linearFlopsPerToken: number;
+    compression?: unknown;
+  };
+}
+
+/** `blastkit inspect`: what a weights file or model holds — tensors, shapes, dtypes, parameter counts. */
+export async function runInspect(path: string): Promise<InspectResult> {
+  try {
+    if (!isAssetName(path) && !existsSync(path)) throw new UsageError(`${path}: no such file or folder`);
+    const ext = extname(path).toLowerCase();
+    if (!isAssetName(path) && statSync(path).isFile() && ext === '.safetensors') {
+      const file = await openSafetensors(path);
+      const tensors = file.names().map((name) => {
+        const info = file.info(name);
+        return { name, dtype: info.dtype, shape: [...info.shape], parameters: count(info.shape) };
+      });
+      await file.close();
+      return { path, kind: 'safetensors', tensors, parameters: sum(tensors), metadata: file.metadata };
+    }
+    if (!isAssetName(path) && statSync(path).isFile() && ext === '.npy') {
+      const t = await readNpy(path);
+      const tensors = [{ name: '(array)', dtype: 'F32', shape: [...t.shape], parameters: t.size }];
+      return { path, kind: 'npy', tensors, parameters: t.size };
+    }
+    const opened = await openModelArgument(path);
+    try {
+      const replaced = new Set(opened.replacements.keys());
+      const tensors = opened.source.names().map((name) => {
+        const shape = [...opened.source.shapeOf(name)];
+        return { name, dtype: 'F32', shape, parameters: count(shape) };
+      });
+      let linearParameters = 0;
+      let linearFlops = 0;
+      for (const t of tensors) {
+        const module = t.name.replace(/\.[^.]+$/, '');
+        if (/\.(self_attn|mlp)\./.test(t.name) && t.name.endsWith('.weight') && !replaced.has(module)) {
+          linearParameters += t.parameters;
+          linearFlops += 2 * t.parameters;
+        }
+      }
+      for (const m of opened.replacements.values()) {
+        linearParameters += m.parameterCount;
+        linearFlops += m.flops(1);
+      }
+      return {
+        path,
+        kind: 'model',
+        tensors,
+        parameters: sum(tensors),
+        model: {
+          description: opened.description,
+          config: { ...opened.config },
+          linearParameters,
+          linearFlopsPerToken: linearFlops,
+          ...(opened.compression ? { compression: opened.compression } : {}),
+        },
+      };
+    } finally {
+      await opened.source.close();
+    }
+  } catch (err) {
+    if (err instanceof SafetensorsError || err instanceof NpyError || err instanceof ModelFormatError)
+      throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+function count(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+function sum(tensors: InspectedTensor[]): number {
+  return tensors.reduce((a, t) => a + t.parameters, 0);
+}
+
+export function formatInspect(r: InspectResult): string {
+  const width = Math.min(60, Math.max(4, ...r.tensors.map((t) => t.name.length)));
+  const lines = [
+    `${r.path} (${r.model?.description ?? r.kind}): ${r.tensors.length} tensors, ${r.parameters} parameters`,
+  ];
+  if (r.model) {
+    const c = r.model.config as Record<string, number | boolean>;
+    lines.push(
+      `llama: hidden ${c.hiddenSize}, intermediate ${c.intermediateSize}, ${c.numLayers} layers, ${c.numHeads} heads (${c.numKvHeads} kv), vocab ${c.vocabSize}, context ${c.maxPositionEmbeddings}, ${c.tieWordEmbeddings ? 'tied' : 'untied'} head`,
+      `decoder linears: ${r.model.linearParameters} parameters, ${r.model.linearFlopsPerToken} FLOPs per token`,
+    );
+    if (r.model.compression)
+      lines.push(`compression_config: ${JSON.stringify(r.model.compression).slice(0, 300)}`);
+  }
+  if (r.metadata && Object.keys(r.metadata).length > 0) lines.push(`metadata: ${JSON.stringify(r.metadata)}`);
+  lines.push('');
+  for (const t of r.tensors)
+    lines.push(`${t.name.padEnd(width)}  ${t.dtype.padEnd(5)} [${t.shape.join(', ')}]  ${t.parameters}`);
+  return lines.join('\n');
+}

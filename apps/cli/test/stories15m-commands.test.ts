@@ -1,0 +1,89 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fetchAsset } from '@blastkit/assets';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildProgram, runCompress, runEval, runGenerate } from '../src/index.js';
+
+let dir: string;
+beforeAll(async () => {
+  await fetchAsset('stories15M');
+  dir = await mkdtemp(join(tmpdir(), 'blastkit-stories-'));
+}, 180_000);
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('blastkit generate / eval on stories15M', () => {
+  it('generate: greedy text is the known continuation, streamed as it comes', async () => {
+    let streamed = '';
+    const r = await runGenerate({
+      model: 'stories15M',
+      prompt: 'Once upon a time',
+      maxTokens: 20,
+      onText: (t) => (streamed += t),
+    });
+    expect(r.text).toMatch(/^, there was a little girl named Lily\. She loved to play outside/);
+    expect(streamed).toBe(r.text);
+    expect(r.promptTokens).toBe(5);
+    const again = await runGenerate({
+      model: 'stories15M',
+      prompt: 'The dog',
+      maxTokens: 12,
+      temperature: 1,
+      seed: 7,
+    });
+    const same = await runGenerate({
+      model: 'stories15M',
+      prompt: 'The dog',
+      maxTokens: 12,
+      temperature: 1,
+      seed: 7,
+    });
+    expect(same.tokens).toEqual(again.tokens);
+  });
+
+  it('the command line prints the prompt and the continuation', async () => {
+    let out = '';
+    await buildProgram({ out: (s) => (out += s), err: () => {} }).parseAsync([
+      'node',
+      'blastkit',
+      'generate',
+      'stories15M',
+      '--prompt',
+      'Once upon a time',
+      '--max-tokens',
+      '8',
+    ]);
+    expect(out).toMatch(/^Once upon a time, there was a little girl/);
+  });
+
+  it('eval: perplexity with the protocol recorded; a compressed copy compared with the dense model', async () => {
+    const alone = await runEval({ model: 'stories15M', maxTokens: 96, window: 64 });
+    expect(alone.protocol).toEqual({ window: 64, stride: 32, prefixToken: 1 });
+    expect(alone.text.tokens).toBe(96);
+    expect(alone.perplexity?.perplexity).toBeGreaterThan(1);
+
+    // a quick, partial compression: one layer's attention projections to low rank
+    await runCompress({
+      model: 'stories15M',
+      method: 'lowrank',
+      ratio: 0.25,
+      targetModules: /model\.layers\.0\.self_attn\..*/,
+      out: join(dir, 'lr'),
+    });
+    const cmp = await runEval({
+      model: join(dir, 'lr'),
+      reference: 'stories15M',
+      text: 'in-domain',
+      maxTokens: 64,
+      window: 64,
+    });
+    expect(cmp.text.source).toMatch(/^in-domain: 64 tokens sampled from the dense model/);
+    const c = cmp.comparison;
+    expect(c?.tokens).toBe(64);
+    expect(c?.klDivergence).toBeGreaterThan(0);
+    expect(c?.top1Agreement).toBeGreaterThan(0.3);
+    expect(c?.top1Agreement).toBeLessThanOrEqual(1);
+  }, 120_000);
+});

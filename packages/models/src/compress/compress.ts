@@ -1,0 +1,188 @@
+import {
+  type Backend,
+  InvalidArgumentError,
+  relativeFrobeniusError,
+  type StructuredMatrix,
+  type Tensor,
+} from '@blastkit/core';
+import {
+  blastFast,
+  blockDiagonalFactorize,
+  type CheckpointStore,
+  factorizeMany,
+  lowRankFactorize,
+  MemoryCheckpointStore,
+  monarchFactorize,
+  rankForRatio,
+} from '@blastkit/factorize';
+import { type RatioPattern, ratioFor } from '../select.js';
+import type { TensorSource } from '../tensor-source.js';
+
+export const COMPRESS_METHODS = ['blast', 'lowrank', 'monarch', 'block-diag'] as const;
+export type CompressMethod = (typeof COMPRESS_METHODS)[number];
+
+export interface CompressOptions {
+  method: CompressMethod;
+  /** Kept fraction of each selected linear's parameters. */
+  ratio: number;
+  /** Per-module overrides of `ratio`, by name suffix (the longest matching suffix wins). */
+  ratioPattern?: RatioPattern;
+  /** Blocks per side for BLAST, Monarch and block-diagonal (default 16, as the reference). */
+  blocks?: number;
+  /** BLAST solver steps (default: the fast solver's). */
+  steps?: number;
+  seed?: number;
+  backend?: Backend;
+  /** Where finished matrices go; a run with the same store resumes (default: in memory). */
+  store?: CheckpointStore;
+  signal?: AbortSignal;
+  onMatrix?: (event: CompressedModule & { index: number; total: number }) => void;
+  /** Progress inside one matrix (solver steps). */
+  onStep?: (module: string, step: number, totalSteps: number) => void;
+}
+
+export interface CompressedModule {
+  name: string;
+  shape: [number, number];
+  kind: StructuredMatrix['kind'];
+  rank: number | null;
+  blocks: number | null;
+  parameters: number;
+  denseParameters: number;
+  relativeError: number;
+  seconds: number;
+  resumed: boolean;
+}
+
+export interface CompressResult {
+  replacements: Map<string, StructuredMatrix>;
+  modules: CompressedModule[];
+}
+
+/**
+ * Factorizes the weights of the given linear modules (names without `.weight`), one at a time straight from
+ * the source (one dense matrix in memory at a time), each to `ratio` of its parameters, with a checkpoint per
+ * matrix. Returns the structured replacements to pass to the model's `load`.
+ */
+export async function compressLinears(
+  source: TensorSource,
+  modules: readonly string[],
+  options: CompressOptions,
+): Promise<CompressResult> {
+  const blocks = options.blocks ?? 16;
+  const plans = new Map<string, { rank: number | null; blocks: number | null }>();
+  for (const name of modules) {
+    const [m, n] = source.shapeOf(`${name}.weight`) as [number, number];
+    plans.set(
+      name,
+      planModule(options.method, m, n, ratioFor(name, options.ratio, options.ratioPattern), blocks, name),
+    );
+  }
+  const modulesOut: CompressedModule[] = [];
+  const replacements = await factorizeMany(
+    modules.map((name) => ({ name, load: () => source.readTensor(`${name}.weight`) })),
+    async (A: Tensor, ctx) => {
+      const plan = plans.get(ctx.name) as { rank: number | null; blocks: number | null };
+      return solveModule(A, options, plan, ctx.seed, ctx.signal, (step, total) =>
+        options.onStep?.(ctx.name, step, total),
+      );
+    },
+    {
+      store: options.store ?? new MemoryCheckpointStore(),
+      seed: options.seed ?? 0,
+      signal: options.signal,
+      onMatrix: (e) => {
+        const plan = plans.get(e.name) as { rank: number | null; blocks: number | null };
+        const [m, n] = source.shapeOf(`${e.name}.weight`) as [number, number];
+        const event = {
+          name: e.name,
+          shape: [m, n] as [number, number],
+          kind:
+            options.method === 'lowrank'
+              ? 'low-rank'
+              : options.method === 'block-diag'
+                ? 'block-diagonal'
+                : options.method,
+          ...plan,
+          parameters: 0,
+          denseParameters: m * n,
+          relativeError: e.relativeError,
+          seconds: e.seconds,
+          resumed: e.resumed,
+        } as CompressedModule;
+        modulesOut.push(event);
+        options.onMatrix?.({ ...event, index: e.index, total: e.total });
+      },
+    },
+  );
+  for (const entry of modulesOut)
+    entry.parameters = (replacements.get(entry.name) as StructuredMatrix).parameterCount;
+  return { replacements, modules: modulesOut };
+}
+
+function planModule(
+  method: CompressMethod,
+  m: number,
+  n: number,
+  ratio: number,
+  blocks: number,
+  name: string,
+) {
+  // the budget error names the module, so a model-wide run says which layer cannot meet it
+  const withName = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (err) {
+      if (err instanceof InvalidArgumentError) throw new InvalidArgumentError(`${name}: ${err.message}`);
+      throw err;
+    }
+  };
+  return withName(() => {
+    switch (method) {
+      case 'blast':
+        return { rank: rankForRatio('blast', m, n, ratio, blocks).rank, blocks };
+      case 'lowrank':
+        return { rank: rankForRatio('low-rank', m, n, ratio).rank, blocks: null };
+      case 'monarch':
+        return { rank: rankForRatio('monarch', m, n, ratio, blocks).rank, blocks };
+      case 'block-diag':
+        return { rank: null, blocks: rankForRatio('block-diagonal', m, n, ratio).numBlocks };
+    }
+  });
+}
+
+async function solveModule(
+  A: Tensor,
+  options: CompressOptions,
+  plan: { rank: number | null; blocks: number | null },
+  seed: number,
+  signal: AbortSignal | undefined,
+  onStep: (step: number, total: number) => void,
+): Promise<{ matrix: StructuredMatrix; relativeError: number }> {
+  const rank = plan.rank as number;
+  const blocks = plan.blocks as number;
+  switch (options.method) {
+    case 'blast': {
+      const r = await blastFast(A, {
+        numBlocks: blocks,
+        rank,
+        seed,
+        signal,
+        backend: options.backend,
+        onProgress: (p) => onStep(p.step, p.totalSteps),
+        ...(options.steps === undefined ? {} : { steps: options.steps }),
+      });
+      return { matrix: r.matrix, relativeError: r.relativeError };
+    }
+    case 'lowrank':
+      return withError(A, await lowRankFactorize(A, rank, options.backend));
+    case 'monarch':
+      return withError(A, monarchFactorize(A, blocks, rank));
+    case 'block-diag':
+      return withError(A, blockDiagonalFactorize(A, blocks));
+  }
+}
+
+function withError(A: Tensor, matrix: StructuredMatrix) {
+  return { matrix, relativeError: relativeFrobeniusError(matrix.toDense(), A) };
+}

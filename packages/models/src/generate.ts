@@ -1,0 +1,102 @@
+import { Rng } from '@blastkit/core';
+import type { LlamaModel } from './llama/model.js';
+
+export interface GenerateOptions {
+  /** New tokens to produce at most (default 64). */
+  maxTokens?: number;
+  /** 0 (default) = greedy; otherwise logits are divided by it before sampling. */
+  temperature?: number;
+  /** Nucleus sampling: keep the smallest set of tokens whose probability reaches topP (default 1 = off). */
+  topP?: number;
+  seed?: number;
+  /** Stop at this token (default: the model's EOS id, if it has one). */
+  stopToken?: number;
+  /** Called with each new token as it is chosen. */
+  onToken?: (token: number) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Continues `prompt` (token ids, BOS included if the model expects it): the prompt runs in one forward pass,
+ * then one token per step through the KV cache. Seeded: the same seed gives the same tokens.
+ */
+export async function generate(
+  model: LlamaModel,
+  prompt: readonly number[],
+  options: GenerateOptions = {},
+): Promise<number[]> {
+  const maxTokens = options.maxTokens ?? 64;
+  const temperature = options.temperature ?? 0;
+  const topP = options.topP ?? 1;
+  if (!(temperature >= 0)) throw new RangeError(`temperature must be ≥ 0, got ${temperature}`);
+  if (!(topP > 0 && topP <= 1)) throw new RangeError(`topP must be in (0, 1], got ${topP}`);
+  if (prompt.length === 0) throw new RangeError('generate: the prompt has no tokens');
+  const limit = model.config.maxPositionEmbeddings;
+  const rng = new Rng(options.seed ?? 0);
+  const stop = options.stopToken ?? model.config.eosTokenId;
+  const be = model.backend;
+  const cache = model.newCache();
+  const out: number[] = [];
+  try {
+    let input = Int32Array.from(prompt);
+    while (out.length < maxTokens && cache.length + input.length <= limit) {
+      if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
+      const handle = model.forward(input, cache, { lastOnly: true });
+      const logits = (await be.download(handle)).data;
+      be.dispose(handle);
+      const next = temperature === 0 ? argmax(logits) : sample(logits, temperature, topP, rng);
+      out.push(next);
+      options.onToken?.(next);
+      if (next === stop) break;
+      input = Int32Array.of(next);
+    }
+    return out;
+  } finally {
+    model.disposeCache(cache);
+  }
+}
+
+function argmax(x: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  return best;
+}
+
+/** Softmax at a temperature, then top-p truncation (as llama2.c's sample_topp), then one draw. */
+function sample(logits: Float32Array, temperature: number, topP: number, rng: Rng): number {
+  const n = logits.length;
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < n; i++) max = Math.max(max, logits[i]);
+  const probs = new Float64Array(n);
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    probs[i] = Math.exp((logits[i] - max) / temperature);
+    sum += probs[i];
+  }
+  for (let i = 0; i < n; i++) probs[i] /= sum;
+  let candidates = Array.from({ length: n }, (_, i) => i);
+  if (topP < 1) {
+    // tokens below (1 − topP)/(n − 1) can never be in the nucleus: drop them before sorting
+    const cutoff = (1 - topP) / (n - 1);
+    candidates = candidates.filter((i) => probs[i] >= cutoff).sort((a, b) => probs[b] - probs[a] || a - b);
+    let mass = 0;
+    let keep = candidates.length;
+    for (let k = 0; k < candidates.length; k++) {
+      mass += probs[candidates[k]];
+      if (mass > topP) {
+        keep = k + 1;
+        break;
+      }
+    }
+    candidates = candidates.slice(0, keep);
+  }
+  let total = 0;
+  for (const i of candidates) total += probs[i];
+  const r = rng.uniform() * total;
+  let acc = 0;
+  for (const i of candidates) {
+    acc += probs[i];
+    if (r < acc) return i;
+  }
+  return candidates[candidates.length - 1];
+}

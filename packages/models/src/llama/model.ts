@@ -1,0 +1,240 @@
+import {
+  type Backend,
+  type BackendTensor,
+  CpuBackend,
+  DenseMatrix,
+  type RopeOptions,
+  type StructuredMatrix,
+} from '@blastkit/core';
+import { applyLinear, disposeLinear, type UploadedLinear, uploadLinear } from '../linear.js';
+import { ModelFormatError, type TensorSource } from '../tensor-source.js';
+import { LLAMA_LINEAR_SUFFIXES, type LlamaConfig, llamaWeightShapes } from './config.js';
+
+export interface LlamaLoadOptions {
+  backend?: Backend;
+  /**
+   * Structured matrices replacing linears, by module name (e.g. `model.layers.0.mlp.up_proj`): those weights
+   * are not read from the source at all, and the layer runs through the structure's own forward.
+   */
+  replacements?: ReadonlyMap<string, StructuredMatrix>;
+  /** Name of the weight file, for error messages. */
+  file?: string;
+}
+
+interface LayerWeights {
+  inputNorm: BackendTensor;
+  postNorm: BackendTensor;
+  linears: Record<(typeof LLAMA_LINEAR_SUFFIXES)[number], UploadedLinear>;
+}
+
+/** Keys and values seen so far, per layer: [positions, kvHeads, headDim]. */
+export interface LlamaKvCache {
+  length: number;
+  k: (BackendTensor | undefined)[];
+  v: (BackendTensor | undefined)[];
+}
+
+/**
+ * A Llama decoder (Hugging Face LlamaForCausalLM semantics: RMSNorm, RoPE in `rotate_half` layout, grouped-query
+ * attention, SwiGLU, tied or untied head) on any core Backend, with a KV cache.
+ */
+export class LlamaModel {
+  private constructor(
+    readonly config: LlamaConfig,
+    readonly backend: Backend,
+    private readonly embed: BackendTensor,
+    private readonly layers: LayerWeights[],
+    private readonly finalNorm: BackendTensor,
+    private readonly head: UploadedLinear,
+    private readonly rope: RopeOptions,
+  ) {}
+
+  /** Loads every weight from `source`, checking names and shapes, one tensor at a time. */
+  static async load(
+    source: TensorSource,
+    config: LlamaConfig,
+    options: LlamaLoadOptions = {},
+  ): Promise<LlamaModel> {
+    const be = options.backend ?? new CpuBackend();
+    const file = options.file ?? 'model';
+    const replacements = options.replacements ?? new Map<string, StructuredMatrix>();
+    const shapes = llamaWeightShapes(config);
+    const available = new Set(source.names());
+    const read = async (name: string) => {
+      const expected = shapes.get(name) as number[];
+      if (!available.has(name))
+        throw new ModelFormatError(file, `missing weight '${name}' (shape [${expected}])`);
+      const shape = source.shapeOf(name);
+      if (shape.length !== expected.length || shape.some((s, i) => s !== expected[i]))
+        throw new ModelFormatError(file, `weight '${name}' has shape [${shape}], expected [${expected}]`);
+      return source.readTensor(name);
+    };
+    const linear = async (module: string): Promise<UploadedLinear> => {
+      const expected = shapes.get(`${module}.weight`) as number[];
+      const structured = replacements.get(module);
+      if (structured !== undefined) {
+        if (structured.shape[0] !== expected[0] || structured.shape[1] !== expected[1])
+          throw new ModelFormatError(
+            file,
+            `replacement for '${module}' has shape [${structured.shape}], expected [${expected}]`,
+          );
+        return uploadLinear(be, structured);
+      }
+      return uploadLinear(be, new DenseMatrix(await read(`${module}.weight`)));
+    };
+    for (const name of replacements.keys())
+      if (!shapes.has(`${name}.weight`)) throw new ModelFormatError(file, `no linear '${name}' to replace`);
+
+    const embedTensor = await read('model.embed_tokens.weight');
+    const embed = be.upload(embedTensor);
+    const layers: LayerWeights[] = [];
+    for (let l = 0; l < config.numLayers; l++) {
+      const p = `model.layers.${l}`;
+      const linears = {} as LayerWeights['linears'];
+      for (const suffix of LLAMA_LINEAR_SUFFIXES) linears[suffix] = await linear(`${p}.${suffix}`);
+      layers.push({
+        inputNorm: be.upload(await read(`${p}.input_layernorm.weight`)),
+        postNorm: be.upload(await read(`${p}.post_attention_layernorm.weight`)),
+        linears,
+      });
+    }
+    const finalNorm = be.upload(await read('model.norm.weight'));
+    const head = config.tieWordEmbeddings
+      ? {
+          kind: 'dense' as const,
+          shape: [config.vocabSize, config.hiddenSize] as const,
+          tensors: { weight: embed },
+          parameterCount: 0,
+        }
+      : await linear('lm_head');
+    return new LlamaModel(config, be, embed, layers, finalNorm, head, ropeOptions(config));
+  }
+
+  newCache(): LlamaKvCache {
+    return { length: 0, k: [], v: [] };
+  }
+
+  /**
+   * Runs `ids` (positions cache.length …) through the decoder, appending to the cache. Returns logits
+   * [ids.length, vocab], or only the last position's [1, vocab] with `lastOnly` (what generation needs; it
+   * skips the head for every other position).
+   */
+  forward(ids: Int32Array, cache: LlamaKvCache, options: { lastOnly?: boolean } = {}): BackendTensor {
+    const be = this.backend;
+    const c = this.config;
+    const T = ids.length;
+    if (T === 0) throw new ModelFormatError('forward', 'no tokens to run');
+    for (const id of ids)
+      if (!(id >= 0 && id < c.vocabSize))
+        throw new RangeError(`token id ${id} is outside the vocabulary [0, ${c.vocabSize})`);
+    const start = cache.length;
+    const positions = Int32Array.from({ length: T }, (_, i) => start + i);
+    const temps: BackendTensor[] = [];
+    const t = <H extends BackendTensor>(h: H): H => {
+      temps.push(h);
+      return h;
+    };
+    let x = be.embedding(this.embed, ids);
+    for (let l = 0; l < this.layers.length; l++) {
+      const layer = this.layers[l];
+      const L = layer.linears;
+      const h = t(be.rmsNorm(x, layer.inputNorm, c.rmsNormEps));
+      const q = t(
+        be.rope(
+          t(be.reshape(t(applyLinear(be, h, L['self_attn.q_proj'])), [T, c.numHeads, c.headDim])),
+          positions,
+          this.rope,
+        ),
+      );
+      const k = t(
+        be.rope(
+          t(be.reshape(t(applyLinear(be, h, L['self_attn.k_proj'])), [T, c.numKvHeads, c.headDim])),
+          positions,
+          this.rope,
+        ),
+      );
+      const v = t(be.reshape(t(applyLinear(be, h, L['self_attn.v_proj'])), [T, c.numKvHeads, c.headDim]));
+      const prevK = cache.k[l];
+      const prevV = cache.v[l];
+      // the cache owns its tensors: copy on first use (k and v are freed with the temporaries)
+      cache.k[l] = prevK ? be.concat([prevK, k], 0) : be.concat([k], 0);
+      cache.v[l] = prevV ? be.concat([prevV, v], 0) : be.concat([v], 0);
+      if (prevK) be.dispose(prevK);
+      if (prevV) be.dispose(prevV);
+      const att = t(
+        be.attention(q, cache.k[l] as BackendTensor, cache.v[l] as BackendTensor, {
+          causal: true,
+          queryOffset: start,
+        }),
+      );
+      const o = t(applyLinear(be, t(be.reshape(att, [T, c.numHeads * c.headDim])), L['self_attn.o_proj']));
+      const x1 = t(be.add(x, o));
+      const h2 = t(be.rmsNorm(x1, layer.postNorm, c.rmsNormEps));
+      const gate = t(be.unary(t(applyLinear(be, h2, L['mlp.gate_proj'])), 'silu'));
+      const up = t(applyLinear(be, h2, L['mlp.up_proj']));
+      const down = t(applyLinear(be, t(be.mul(gate, up)), L['mlp.down_proj']));
+      temps.push(x);
+      x = be.add(x1, down);
+      for (const tmp of temps.splice(0)) be.dispose(tmp);
+    }
+    cache.length += T;
+    const last = options.lastOnly && T > 1 ? t(be.slice(x, [T - 1, 0], [1, c.hiddenSize])) : x;
+    const normed = t(be.rmsNorm(last, this.finalNorm, c.rmsNormEps));
+    const logits = applyLinear(be, normed, this.head);
+    temps.push(x);
+    for (const tmp of new Set(temps)) be.dispose(tmp);
+    return logits;
+  }
+
+  /** Parameters of the decoder linears (dense or structured) — what compression changes. */
+  linearParameterCount(): number {
+    let n = 0;
+    for (const layer of this.layers) for (const w of Object.values(layer.linears)) n += w.parameterCount;
+    return n;
+  }
+
+  disposeCache(cache: LlamaKvCache): void {
+    for (const h of [...cache.k, ...cache.v]) if (h) this.backend.dispose(h);
+    cache.k = [];
+    cache.v = [];
+    cache.length = 0;
+  }
+
+  /** Frees every weight on the backend. */
+  dispose(): void {
+    const be = this.backend;
+    be.dispose(this.embed);
+    for (const layer of this.layers) {
+      be.dispose(layer.inputNorm);
+      be.dispose(layer.postNorm);
+      for (const w of Object.values(layer.linears)) disposeLinear(be, w);
+    }
+    be.dispose(this.finalNorm);
+    if (!this.config.tieWordEmbeddings) disposeLinear(be, this.head);
+  }
+}
+
+/** RoPE settings from the config, including Hugging Face's linear and llama3 scaling. */
+export function ropeOptions(c: LlamaConfig): RopeOptions {
+  const base: RopeOptions = { theta: c.ropeTheta, interleaved: false };
+  const s = c.ropeScaling;
+  if (s === undefined) return base;
+  if (s.type === 'linear') return { ...base, positionScale: 1 / s.factor };
+  // llama3: low frequencies scaled by 1/factor, high ones kept, a smooth blend between (transformers' rule)
+  const half = c.headDim / 2;
+  const inv = new Float32Array(half);
+  const lowWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
+  const highWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
+  for (let i = 0; i < half; i++) {
+    const f = 1 / c.ropeTheta ** ((2 * i) / c.headDim);
+    const wavelen = (2 * Math.PI) / f;
+    if (wavelen < highWavelen) inv[i] = f;
+    else if (wavelen > lowWavelen) inv[i] = f / s.factor;
+    else {
+      const smooth =
+        (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+      inv[i] = (1 - smooth) * (f / s.factor) + smooth * f;
+    }
+  }
+  return { ...base, invFrequencies: inv };
+}

@@ -1,0 +1,35 @@
+import type { Tensor } from '@blastkit/core';
+
+/**
+ * Where a model's weights come from, read one tensor at a time (a safetensors file, a llama2.c checkpoint…),
+ * so loading never needs the whole file in memory. Names are Hugging Face names.
+ */
+export interface TensorSource {
+  names(): string[];
+  shapeOf(name: string): readonly number[];
+  readTensor(name: string): Promise<Tensor>;
+  close(): Promise<void>;
+}
+
+/** A weight file that is not what a loader expects: names the file and the problem. */
+export class ModelFormatError extends Error {
+  constructor(
+    readonly file: string,
+    problem: string,
+  ) {
+    super(`${file}: ${problem}`);
+    this.name = 'ModelFormatError';
+  }
+}
+
+/** Throws if a weight holds NaN or ±Inf: such a file would run and print garbage instead of failing. */
+export function expectFiniteWeights(file: string, name: string, t: Tensor): void {
+  const d = t.data;
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i]))
+      throw new ModelFormatError(
+        file,
+        `tensor '${name}' has ${d[i]} at flat index ${i}; weights must be finite`,
+      );
+  }
+}
