@@ -86,4 +86,32 @@ describe('blastkit generate / eval on stories15M', () => {
     expect(c?.top1Agreement).toBeGreaterThan(0.3);
     expect(c?.top1Agreement).toBeLessThanOrEqual(1);
   }, 120_000);
+
+  it('compress --method blast-data calibrates on sampled text and beats plain BLAST on the output error', async () => {
+    const common = {
+      model: 'stories15M',
+      ratio: 0.3,
+      blocks: 4,
+      steps: 15,
+      targetModules: ['model.layers.1.mlp.down_proj'],
+    };
+    const data = await runCompress({
+      ...common,
+      method: 'blast-data',
+      calibration: 'in-domain',
+      calibrationTokens: 128,
+      out: join(dir, 'data'),
+      compare: true,
+    });
+    const plain = await runCompress({ ...common, method: 'blast', out: join(dir, 'plain'), compare: true });
+    expect(data.modules).toHaveLength(1);
+    expect(data.modules[0].kind).toBe('blast');
+    // data-aware trades weight error for output error: the model's outputs move less
+    expect(data.modules[0].relativeError).toBeGreaterThan(plain.modules[0].relativeError);
+    const kl = (r: typeof data) => r.comparison?.texts[0].klDivergence as number;
+    expect(kl(data)).toBeLessThan(kl(plain));
+    await expect(runCompress({ ...common, method: 'blast-data', out: join(dir, 'x') })).rejects.toThrow(
+      /needs --calibration/,
+    );
+  }, 180_000);
 });

@@ -1,5 +1,5 @@
 import { Rng } from '@blastkit/core';
-import type { LlamaModel } from './llama/model.js';
+import type { DecoderLm } from './decoder-lm.js';
 
 export interface GenerateOptions {
   /** New tokens to produce at most (default 64). */
@@ -20,8 +20,8 @@ export interface GenerateOptions {
  * Continues `prompt` (token ids, BOS included if the model expects it): the prompt runs in one forward pass,
  * then one token per step through the KV cache. Seeded: the same seed gives the same tokens.
  */
-export async function generate(
-  model: LlamaModel,
+export async function generate<Cache extends { readonly length: number }>(
+  model: DecoderLm<Cache>,
   prompt: readonly number[],
   options: GenerateOptions = {},
 ): Promise<number[]> {

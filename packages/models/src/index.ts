@@ -3,6 +3,7 @@
  * with linears replaced by structured matrices. Llama first (llama2.c and Hugging Face names).
  */
 
+export { collectLinearInputs } from './compress/calibration.js';
 export {
   COMPRESS_METHODS,
   type CompressedModule,
@@ -20,7 +21,48 @@ export {
   saveCompressedLlama,
   saveDenseLlama,
 } from './compress/saved.js';
+export type { DecoderLm } from './decoder-lm.js';
+export {
+  DIT_FREQUENCY_EMBEDDING_SIZE,
+  DIT_LINEAR_MODULES,
+  DIT_PRESETS,
+  type DitConfig,
+  type DitDims,
+  ditBlockLinearNames,
+  ditConfigFromJson,
+  ditConfigToJson,
+  ditDims,
+  ditLinearShapes,
+  ditWeightShapes,
+  validateDitConfig,
+} from './dit/config.js';
+export { type DitLoadOptions, DitModel, openDitFolder, timestepEmbedding } from './dit/model.js';
+export {
+  type DdimOptions,
+  type DdimSchedule,
+  type DitDenoiser,
+  ddimSample,
+  ddimSchedule,
+  linearBetaSchedule,
+  spaceTimesteps,
+} from './dit/sampler.js';
 export { type GenerateOptions, generate } from './generate.js';
+export {
+  GPT2_LINEAR_MODULES,
+  type Gpt2Config,
+  gpt2ConfigFromHf,
+  gpt2LinearDims,
+  gpt2WeightShapes,
+} from './gpt2/config.js';
+export {
+  type Gpt2ForwardOptions,
+  type Gpt2KvCache,
+  type Gpt2LoadOptions,
+  Gpt2Model,
+  type Gpt2ModelConfig,
+  gpt2AttentionScale,
+  openHfGpt2,
+} from './gpt2/model.js';
 export { openHfLlama, readHfConfig, SafetensorsSource } from './hf/safetensors-source.js';
 export { applyLinear, disposeLinear, type UploadedLinear, uploadLinear } from './linear.js';
 export {
@@ -32,7 +74,13 @@ export {
   llamaWeightShapes,
   validateLlamaConfig,
 } from './llama/config.js';
-export { type LlamaKvCache, type LlamaLoadOptions, LlamaModel, ropeOptions } from './llama/model.js';
+export {
+  type LlamaForwardOptions,
+  type LlamaKvCache,
+  type LlamaLoadOptions,
+  LlamaModel,
+  ropeOptions,
+} from './llama/model.js';
 export { Llama2cCheckpoint } from './llama2c/checkpoint.js';
 export {
   type DecodeOptions,
@@ -42,3 +90,14 @@ export {
 } from './llama2c/tokenizer.js';
 export { layerIndex, type ModuleSelection, type RatioPattern, ratioFor, selectModules } from './select.js';
 export { expectFiniteWeights, ModelFormatError, type TensorSource } from './tensor-source.js';
+export {
+  VIT_LINEAR_MODULES,
+  VIT_PATCH_PROJECTION,
+  type VitConfig,
+  vitConfigFromHf,
+  vitGridSize,
+  vitLinearShapes,
+  vitSequenceLength,
+  vitWeightShapes,
+} from './vit/config.js';
+export { openHfVit, patchify, type VitLoadOptions, VitModel } from './vit/model.js';

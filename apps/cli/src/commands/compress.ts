@@ -1,13 +1,14 @@
 import { existsSync } from 'node:fs';
 import { copyFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvalidArgumentError } from '@blastkit/core';
+import { type Backend, InvalidArgumentError } from '@blastkit/core';
 import { type ComparisonResult, compareModels } from '@blastkit/eval';
 import { DirectoryCheckpointStore } from '@blastkit/factorize/node';
 import {
   COMPRESS_METHODS,
   type CompressedModule,
   type CompressMethod,
+  collectLinearInputs,
   compressLinears,
   generate,
   LLAMA_LINEAR_SUFFIXES,
@@ -18,7 +19,7 @@ import {
 } from '@blastkit/models';
 import { resolveBackend } from '../backends.js';
 import { InterruptedError, UsageError } from '../errors.js';
-import { openModelArgument } from '../io/model-input.js';
+import { type ModelArgument, openModelArgument } from '../io/model-input.js';
 import { evaluationTokens } from './eval.js';
 
 export interface CompressCommandOptions {
@@ -40,6 +41,10 @@ export interface CompressCommandOptions {
   out: string;
   /** Continue from the checkpoints an interrupted run left in `<out>.checkpoints`. */
   resume?: boolean;
+  /** Calibration text for blast-data: a .txt file, 'moby-dick' or 'in-domain' (sampled from the model). */
+  calibration?: string;
+  /** Calibration tokens (default 512, in sequences of at most 128). */
+  calibrationTokens?: number;
   /** Also compare the result with the dense model on in-domain text sampled from it. */
   compare?: boolean;
   onModule?: (e: CompressedModule & { index: number; total: number }) => void;
@@ -103,8 +108,22 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       },
       LLAMA_LINEAR_SUFFIXES,
     );
-    const store = await DirectoryCheckpointStore.open(checkpoints);
+    if (options.method === 'blast-data' && options.calibration === undefined)
+      throw new UsageError(
+        "--method blast-data needs --calibration (a .txt file, 'moby-dick' or 'in-domain')",
+      );
     const start = performance.now();
+    const calibration = options.calibration
+      ? await calibrationInputs(
+          opened,
+          backend,
+          modules,
+          options.calibration,
+          options.calibrationTokens ?? 512,
+          seed,
+        )
+      : undefined;
+    const store = await DirectoryCheckpointStore.open(checkpoints);
     const { replacements, modules: report } = await compressLinears(opened.source, modules, {
       method: options.method,
       ratio: options.ratio,
@@ -117,6 +136,7 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       signal: options.signal,
       onMatrix: options.onModule,
       onStep: options.onStep,
+      calibration: calibration?.inputs,
     });
     const seconds = (performance.now() - start) / 1000;
     const blocks =
@@ -127,6 +147,7 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       blocks,
       seed,
       source_model: opened.description,
+      ...(calibration ? { calibration: calibration.source } : {}),
       ...(options.ratioPattern ? { ratio_pattern: options.ratioPattern } : {}),
     });
     if (opened.tokenizerPath) await copyFile(opened.tokenizerPath, join(options.out, 'tokenizer.bin'));
@@ -188,6 +209,48 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
   } finally {
     await opened.source.close();
     await backend.close?.();
+  }
+}
+
+/**
+ * The inputs every selected linear sees on the calibration text, from the dense model: the text is cut into
+ * sequences of at most 128 tokens (BOS first); 'in-domain' samples them from the model, one seed each.
+ */
+async function calibrationInputs(
+  opened: ModelArgument,
+  backend: Backend,
+  modules: string[],
+  spec: string,
+  tokens: number,
+  seed: number,
+) {
+  if (!opened.tokenizerPath) throw new UsageError('--calibration needs a tokenizer.bin beside the model');
+  const tokenizer = await Llama2cTokenizer.load(opened.tokenizerPath);
+  const dense = await LlamaModel.load(opened.source, opened.config, { backend });
+  try {
+    const length = Math.min(128, opened.config.maxPositionEmbeddings) - 1;
+    const sequences: number[][] = [];
+    let source: string;
+    if (spec === 'in-domain') {
+      for (let i = 0; sequences.length * length < tokens; i++) {
+        const ids = await generate(dense, [1], {
+          maxTokens: length,
+          temperature: 1,
+          topP: 0.9,
+          seed: seed + 1000 + i,
+          stopToken: -1,
+        });
+        sequences.push([1, ...ids]);
+      }
+      source = `in-domain: ${sequences.length} sequences of ${length} tokens sampled from the dense model (seeds ${seed + 1000}…)`;
+    } else {
+      const text = await evaluationTokens(spec, tokenizer, tokens, dense, seed);
+      for (let i = 0; i < text.ids.length; i += length) sequences.push([1, ...text.ids.slice(i, i + length)]);
+      source = text.source;
+    }
+    return { inputs: await collectLinearInputs(dense, sequences, modules), source };
+  } finally {
+    dense.dispose();
   }
 }
 

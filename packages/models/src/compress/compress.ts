@@ -6,6 +6,7 @@ import {
   type Tensor,
 } from '@blastkit/core';
 import {
+  blastDataAware,
   blastFast,
   blockDiagonalFactorize,
   type CheckpointStore,
@@ -18,7 +19,7 @@ import {
 import { type RatioPattern, ratioFor } from '../select.js';
 import type { TensorSource } from '../tensor-source.js';
 
-export const COMPRESS_METHODS = ['blast', 'lowrank', 'monarch', 'block-diag'] as const;
+export const COMPRESS_METHODS = ['blast', 'blast-data', 'lowrank', 'monarch', 'block-diag'] as const;
 export type CompressMethod = (typeof COMPRESS_METHODS)[number];
 
 export interface CompressOptions {
@@ -37,6 +38,11 @@ export interface CompressOptions {
   store?: CheckpointStore;
   signal?: AbortSignal;
   onMatrix?: (event: CompressedModule & { index: number; total: number }) => void;
+  /**
+   * Calibration inputs [N, in] of each module (see `collectLinearInputs`): required by 'blast-data', which
+   * minimises the error of the layer's outputs on them instead of the weight error.
+   */
+  calibration?: ReadonlyMap<string, Tensor>;
   /** Progress inside one matrix (solver steps). */
   onStep?: (module: string, step: number, totalSteps: number) => void;
 }
@@ -70,6 +76,10 @@ export async function compressLinears(
   options: CompressOptions,
 ): Promise<CompressResult> {
   const blocks = options.blocks ?? 16;
+  if (options.method === 'blast-data')
+    for (const name of modules)
+      if (!options.calibration?.has(name))
+        throw new InvalidArgumentError(`blast-data: no calibration inputs for '${name}'`);
   const plans = new Map<string, { rank: number | null; blocks: number | null }>();
   for (const name of modules) {
     const [m, n] = source.shapeOf(`${name}.weight`) as [number, number];
@@ -83,7 +93,7 @@ export async function compressLinears(
     modules.map((name) => ({ name, load: () => source.readTensor(`${name}.weight`) })),
     async (A: Tensor, ctx) => {
       const plan = plans.get(ctx.name) as { rank: number | null; blocks: number | null };
-      return solveModule(A, options, plan, ctx.seed, ctx.signal, (step, total) =>
+      return solveModule(ctx.name, A, options, plan, ctx.seed, ctx.signal, (step, total) =>
         options.onStep?.(ctx.name, step, total),
       );
     },
@@ -94,22 +104,17 @@ export async function compressLinears(
       onMatrix: (e) => {
         const plan = plans.get(e.name) as { rank: number | null; blocks: number | null };
         const [m, n] = source.shapeOf(`${e.name}.weight`) as [number, number];
-        const event = {
+        const event: CompressedModule = {
           name: e.name,
           shape: [m, n] as [number, number],
-          kind:
-            options.method === 'lowrank'
-              ? 'low-rank'
-              : options.method === 'block-diag'
-                ? 'block-diagonal'
-                : options.method,
+          kind: KIND_OF[options.method],
           ...plan,
           parameters: 0,
           denseParameters: m * n,
           relativeError: e.relativeError,
           seconds: e.seconds,
           resumed: e.resumed,
-        } as CompressedModule;
+        };
         modulesOut.push(event);
         options.onMatrix?.({ ...event, index: e.index, total: e.total });
       },
@@ -119,6 +124,14 @@ export async function compressLinears(
     entry.parameters = (replacements.get(entry.name) as StructuredMatrix).parameterCount;
   return { replacements, modules: modulesOut };
 }
+
+const KIND_OF: Record<CompressMethod, StructuredMatrix['kind']> = {
+  blast: 'blast',
+  'blast-data': 'blast',
+  lowrank: 'low-rank',
+  monarch: 'monarch',
+  'block-diag': 'block-diagonal',
+};
 
 function planModule(
   method: CompressMethod,
@@ -140,6 +153,7 @@ function planModule(
   return withName(() => {
     switch (method) {
       case 'blast':
+      case 'blast-data':
         return { rank: rankForRatio('blast', m, n, ratio, blocks).rank, blocks };
       case 'lowrank':
         return { rank: rankForRatio('low-rank', m, n, ratio).rank, blocks: null };
@@ -152,27 +166,33 @@ function planModule(
 }
 
 async function solveModule(
+  name: string,
   A: Tensor,
   options: CompressOptions,
   plan: { rank: number | null; blocks: number | null },
   seed: number,
   signal: AbortSignal | undefined,
   onStep: (step: number, total: number) => void,
-): Promise<{ matrix: StructuredMatrix; relativeError: number }> {
+): Promise<{ matrix: StructuredMatrix; relativeError: number; outputError?: number }> {
   const rank = plan.rank as number;
   const blocks = plan.blocks as number;
+  const solver = {
+    numBlocks: blocks,
+    rank,
+    seed,
+    signal,
+    backend: options.backend,
+    onProgress: (p: { step: number; totalSteps: number }) => onStep(p.step, p.totalSteps),
+    ...(options.steps === undefined ? {} : { steps: options.steps }),
+  };
   switch (options.method) {
     case 'blast': {
-      const r = await blastFast(A, {
-        numBlocks: blocks,
-        rank,
-        seed,
-        signal,
-        backend: options.backend,
-        onProgress: (p) => onStep(p.step, p.totalSteps),
-        ...(options.steps === undefined ? {} : { steps: options.steps }),
-      });
+      const r = await blastFast(A, solver);
       return { matrix: r.matrix, relativeError: r.relativeError };
+    }
+    case 'blast-data': {
+      const r = await blastDataAware(A, { ...solver, inputs: options.calibration?.get(name) as Tensor });
+      return { matrix: r.matrix, relativeError: r.relativeError, outputError: r.outputError };
     }
     case 'lowrank':
       return withError(A, await lowRankFactorize(A, rank, options.backend));

@@ -27,6 +27,16 @@ interface LayerWeights {
   linears: Record<(typeof LLAMA_LINEAR_SUFFIXES)[number], UploadedLinear>;
 }
 
+export interface LlamaForwardOptions {
+  /** Compute the head for the last position only (what generation needs). */
+  lastOnly?: boolean;
+  /**
+   * Called with a copy of the input [T, in] of every decoder linear, by module name — how calibration
+   * activations are collected. The observer owns the copy: download it, then dispose it.
+   */
+  observe?: (module: string, input: BackendTensor) => void;
+}
+
 /** Keys and values seen so far, per layer: [positions, kvHeads, headDim]. */
 export interface LlamaKvCache {
   length: number;
@@ -119,7 +129,7 @@ export class LlamaModel {
    * [ids.length, vocab], or only the last position's [1, vocab] with `lastOnly` (what generation needs; it
    * skips the head for every other position).
    */
-  forward(ids: Int32Array, cache: LlamaKvCache, options: { lastOnly?: boolean } = {}): BackendTensor {
+  forward(ids: Int32Array, cache: LlamaKvCache, options: LlamaForwardOptions = {}): BackendTensor {
     const be = this.backend;
     const c = this.config;
     const T = ids.length;
@@ -138,22 +148,27 @@ export class LlamaModel {
     for (let l = 0; l < this.layers.length; l++) {
       const layer = this.layers[l];
       const L = layer.linears;
+      const lin = (input: BackendTensor, suffix: keyof LayerWeights['linears']) => {
+        // the observer gets its own copy (it may read it back asynchronously after this pass frees `input`)
+        if (options.observe) options.observe(`model.layers.${l}.${suffix}`, be.scale(input, 1));
+        return applyLinear(be, input, L[suffix]);
+      };
       const h = t(be.rmsNorm(x, layer.inputNorm, c.rmsNormEps));
       const q = t(
         be.rope(
-          t(be.reshape(t(applyLinear(be, h, L['self_attn.q_proj'])), [T, c.numHeads, c.headDim])),
+          t(be.reshape(t(lin(h, 'self_attn.q_proj')), [T, c.numHeads, c.headDim])),
           positions,
           this.rope,
         ),
       );
       const k = t(
         be.rope(
-          t(be.reshape(t(applyLinear(be, h, L['self_attn.k_proj'])), [T, c.numKvHeads, c.headDim])),
+          t(be.reshape(t(lin(h, 'self_attn.k_proj')), [T, c.numKvHeads, c.headDim])),
           positions,
           this.rope,
         ),
       );
-      const v = t(be.reshape(t(applyLinear(be, h, L['self_attn.v_proj'])), [T, c.numKvHeads, c.headDim]));
+      const v = t(be.reshape(t(lin(h, 'self_attn.v_proj')), [T, c.numKvHeads, c.headDim]));
       const prevK = cache.k[l];
       const prevV = cache.v[l];
       // the cache owns its tensors: copy on first use (k and v are freed with the temporaries)
@@ -167,12 +182,12 @@ export class LlamaModel {
           queryOffset: start,
         }),
       );
-      const o = t(applyLinear(be, t(be.reshape(att, [T, c.numHeads * c.headDim])), L['self_attn.o_proj']));
+      const o = t(lin(t(be.reshape(att, [T, c.numHeads * c.headDim])), 'self_attn.o_proj'));
       const x1 = t(be.add(x, o));
       const h2 = t(be.rmsNorm(x1, layer.postNorm, c.rmsNormEps));
-      const gate = t(be.unary(t(applyLinear(be, h2, L['mlp.gate_proj'])), 'silu'));
-      const up = t(applyLinear(be, h2, L['mlp.up_proj']));
-      const down = t(applyLinear(be, t(be.mul(gate, up)), L['mlp.down_proj']));
+      const gate = t(be.unary(t(lin(h2, 'mlp.gate_proj')), 'silu'));
+      const up = t(lin(h2, 'mlp.up_proj'));
+      const down = t(lin(t(be.mul(gate, up)), 'mlp.down_proj'));
       temps.push(x);
       x = be.add(x1, down);
       for (const tmp of temps.splice(0)) be.dispose(tmp);
@@ -184,6 +199,14 @@ export class LlamaModel {
     temps.push(x);
     for (const tmp of new Set(temps)) be.dispose(tmp);
     return logits;
+  }
+
+  /** [out, in] of a decoder linear, by module name. */
+  linearShape(module: string): readonly [number, number] {
+    const m = /^model\.layers\.(\d+)\.(.+)$/.exec(module);
+    const w = m ? this.layers[Number(m[1])]?.linears[m[2] as keyof LayerWeights['linears']] : undefined;
+    if (w === undefined) throw new RangeError(`no decoder linear '${module}'`);
+    return w.shape;
   }
 
   /** Parameters of the decoder linears (dense or structured) — what compression changes. */
