@@ -1,4 +1,12 @@
-import type { Backend, BackendTensor, StructuredMatrix, StructureKind } from '@blastkit/core';
+import {
+  type Backend,
+  type BackendTensor,
+  DenseMatrix,
+  type StructuredMatrix,
+  type StructureKind,
+  type Tensor,
+} from '@blastkit/core';
+import { ModelFormatError } from './tensor-source.js';
 
 /** A linear layer's weight on a backend: dense [out, in], or the factors of a structured matrix. */
 export interface UploadedLinear {
@@ -38,4 +46,25 @@ export function applyLinear(be: Backend, x: BackendTensor, w: UploadedLinear): B
 
 export function disposeLinear(be: Backend, w: UploadedLinear): void {
   for (const h of Object.values(w.tensors)) be.dispose(h);
+}
+
+/**
+ * Uploads one linear of a model being loaded: its structured replacement when there is one (its shape checked
+ * against [out, in]; the dense weight is then never read), else the dense weight from `readDense`.
+ */
+export async function loadLinear(
+  be: Backend,
+  file: string,
+  module: string,
+  expected: readonly [number, number],
+  replacement: StructuredMatrix | undefined,
+  readDense: () => Promise<Tensor>,
+): Promise<UploadedLinear> {
+  if (replacement === undefined) return uploadLinear(be, new DenseMatrix(await readDense()));
+  if (replacement.shape[0] !== expected[0] || replacement.shape[1] !== expected[1])
+    throw new ModelFormatError(
+      file,
+      `replacement for '${module}' has shape [${replacement.shape}], expected [${expected}] ([out, in])`,
+    );
+  return uploadLinear(be, replacement);
 }

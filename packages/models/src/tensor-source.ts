@@ -33,3 +33,29 @@ export function expectFiniteWeights(file: string, name: string, t: Tensor): void
       );
   }
 }
+
+/**
+ * A reader that checks each weight against the architecture before reading it: a missing name or a wrong shape
+ * is a ModelFormatError naming the file, the tensor and the expected shape. `storedName` maps an architecture
+ * name to the name in the file (e.g. GPT-2 checkpoints without the `transformer.` prefix).
+ */
+export function checkedReader(
+  source: TensorSource,
+  shapes: ReadonlyMap<string, readonly number[]>,
+  file: string,
+  storedName: (name: string) => string = (name) => name,
+): (name: string) => Promise<Tensor> {
+  const available = new Set(source.names());
+  return async (name) => {
+    const expected = shapes.get(name);
+    if (expected === undefined)
+      throw new Error(`checkedReader: '${name}' is not a weight of this architecture`);
+    const stored = storedName(name);
+    if (!available.has(stored))
+      throw new ModelFormatError(file, `missing weight '${stored}' (shape [${expected}])`);
+    const shape = source.shapeOf(stored);
+    if (shape.length !== expected.length || shape.some((s, i) => s !== expected[i]))
+      throw new ModelFormatError(file, `weight '${stored}' has shape [${shape}], expected [${expected}]`);
+    return source.readTensor(stored);
+  };
+}

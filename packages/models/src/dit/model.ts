@@ -3,15 +3,14 @@ import {
   type Backend,
   type BackendTensor,
   CpuBackend,
-  DenseMatrix,
   expectShape,
   ShapeError,
   type StructuredMatrix,
   Tensor,
 } from '@blastkit/core';
 import { readHfConfig, SafetensorsSource } from '../hf/safetensors-source.js';
-import { applyLinear, disposeLinear, type UploadedLinear, uploadLinear } from '../linear.js';
-import { ModelFormatError, type TensorSource } from '../tensor-source.js';
+import { applyLinear, disposeLinear, loadLinear, type UploadedLinear } from '../linear.js';
+import { checkedReader, ModelFormatError, type TensorSource } from '../tensor-source.js';
 import {
   DIT_FREQUENCY_EMBEDDING_SIZE,
   DIT_LINEAR_MODULES,
@@ -88,32 +87,14 @@ export class DitModel {
         `unexpected tensor '${extra[0]}'${extra.length > 1 ? ` (and ${extra.length - 1} more)` : ''}: ` +
           `not part of a DiT with depth ${config.depth} (is the config right?)`,
       );
-    const read = async (name: string) => {
-      const expected = shapes.get(name) as number[];
-      if (!available.has(name))
-        throw new ModelFormatError(file, `missing weight '${name}' (shape [${expected}])`);
-      const shape = source.shapeOf(name);
-      if (shape.length !== expected.length || shape.some((s, i) => s !== expected[i]))
-        throw new ModelFormatError(file, `weight '${name}' has shape [${shape}], expected [${expected}]`);
-      return source.readTensor(name);
-    };
+    const read = checkedReader(source, shapes, file);
 
     const linears = new Map<string, BiasedLinear>();
     for (const [module, expected] of linearShapes) {
-      const structured = replacements.get(module);
-      let weight: UploadedLinear;
-      if (structured !== undefined) {
-        if (structured.shape[0] !== expected[0] || structured.shape[1] !== expected[1])
-          throw new ModelFormatError(
-            file,
-            `replacement for '${module}' has shape [${structured.shape}], expected [${expected}]`,
-          );
-        weight = uploadLinear(be, structured);
-      } else {
-        // the patch embedding's conv kernel [H, C, p, p] is a linear on (C, p, p)-ordered patches
-        const w = (await read(`${module}.weight`)).reshape(expected);
-        weight = uploadLinear(be, new DenseMatrix(w));
-      }
+      // the patch embedding's conv kernel [H, C, p, p] is a linear on (C, p, p)-ordered patches
+      const weight = await loadLinear(be, file, module, expected, replacements.get(module), async () =>
+        (await read(`${module}.weight`)).reshape(expected),
+      );
       linears.set(module, { weight, bias: be.upload(await read(`${module}.bias`)) });
     }
     const { tokens } = ditDims(config);

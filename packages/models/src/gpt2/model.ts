@@ -1,15 +1,8 @@
 import { join } from 'node:path';
-import {
-  type Backend,
-  type BackendTensor,
-  CpuBackend,
-  DenseMatrix,
-  type StructuredMatrix,
-  Tensor,
-} from '@blastkit/core';
+import { type Backend, type BackendTensor, CpuBackend, type StructuredMatrix, Tensor } from '@blastkit/core';
 import { readHfConfig, SafetensorsSource } from '../hf/safetensors-source.js';
-import { applyLinear, disposeLinear, type UploadedLinear, uploadLinear } from '../linear.js';
-import { ModelFormatError, type TensorSource } from '../tensor-source.js';
+import { applyLinear, disposeLinear, loadLinear, type UploadedLinear } from '../linear.js';
+import { checkedReader, ModelFormatError, type TensorSource } from '../tensor-source.js';
 import {
   GPT2_LINEAR_MODULES,
   type Gpt2Config,
@@ -104,16 +97,7 @@ export class Gpt2Model {
       !available.has('transformer.wte.weight') && available.has('wte.weight') ? '' : 'transformer.';
     const fileName = (name: string) =>
       name.startsWith('transformer.') ? prefix + name.slice('transformer.'.length) : name;
-    const read = async (name: string) => {
-      const expected = shapes.get(name) as number[];
-      const stored = fileName(name);
-      if (!available.has(stored))
-        throw new ModelFormatError(file, `missing weight '${stored}' (shape [${expected}])`);
-      const shape = source.shapeOf(stored);
-      if (shape.length !== expected.length || shape.some((s, i) => s !== expected[i]))
-        throw new ModelFormatError(file, `weight '${stored}' has shape [${shape}], expected [${expected}]`);
-      return source.readTensor(stored);
-    };
+    const read = checkedReader(source, shapes, file, fileName);
     const dims = gpt2LinearDims(config);
     const linearShapes = new Map<string, readonly [number, number]>();
     for (let l = 0; l < config.nLayer; l++)
@@ -128,17 +112,11 @@ export class Gpt2Model {
         );
     const linear = async (module: string, conv1d: boolean): Promise<UploadedLinear> => {
       const expected = linearShapes.get(module) as readonly [number, number];
-      const structured = replacements.get(module);
-      if (structured !== undefined) {
-        if (structured.shape[0] !== expected[0] || structured.shape[1] !== expected[1])
-          throw new ModelFormatError(
-            file,
-            `replacement for '${module}' has shape [${structured.shape}], expected [${expected}] ([out, in])`,
-          );
-        return uploadLinear(be, structured);
-      }
-      const w = await read(`${module}.weight`);
-      return uploadLinear(be, new DenseMatrix(conv1d ? transpose2d(w) : w));
+      // Conv1D stores [in, out]: transposed here so every linear is [out, in]
+      return loadLinear(be, file, module, expected, replacements.get(module), async () => {
+        const w = await read(`${module}.weight`);
+        return conv1d ? transpose2d(w) : w;
+      });
     };
 
     const wte = be.upload(await read('transformer.wte.weight'));

@@ -2,12 +2,11 @@ import {
   type Backend,
   type BackendTensor,
   CpuBackend,
-  DenseMatrix,
   type RopeOptions,
   type StructuredMatrix,
 } from '@blastkit/core';
-import { applyLinear, disposeLinear, type UploadedLinear, uploadLinear } from '../linear.js';
-import { ModelFormatError, type TensorSource } from '../tensor-source.js';
+import { applyLinear, disposeLinear, loadLinear, type UploadedLinear } from '../linear.js';
+import { checkedReader, ModelFormatError, type TensorSource } from '../tensor-source.js';
 import { LLAMA_LINEAR_SUFFIXES, type LlamaConfig, llamaWeightShapes } from './config.js';
 
 export interface LlamaLoadOptions {
@@ -69,29 +68,16 @@ export class LlamaModel {
     const file = options.file ?? 'model';
     const replacements = options.replacements ?? new Map<string, StructuredMatrix>();
     const shapes = llamaWeightShapes(config);
-    const available = new Set(source.names());
-    const read = async (name: string) => {
-      const expected = shapes.get(name) as number[];
-      if (!available.has(name))
-        throw new ModelFormatError(file, `missing weight '${name}' (shape [${expected}])`);
-      const shape = source.shapeOf(name);
-      if (shape.length !== expected.length || shape.some((s, i) => s !== expected[i]))
-        throw new ModelFormatError(file, `weight '${name}' has shape [${shape}], expected [${expected}]`);
-      return source.readTensor(name);
-    };
-    const linear = async (module: string): Promise<UploadedLinear> => {
-      const expected = shapes.get(`${module}.weight`) as number[];
-      const structured = replacements.get(module);
-      if (structured !== undefined) {
-        if (structured.shape[0] !== expected[0] || structured.shape[1] !== expected[1])
-          throw new ModelFormatError(
-            file,
-            `replacement for '${module}' has shape [${structured.shape}], expected [${expected}]`,
-          );
-        return uploadLinear(be, structured);
-      }
-      return uploadLinear(be, new DenseMatrix(await read(`${module}.weight`)));
-    };
+    const read = checkedReader(source, shapes, file);
+    const linear = (module: string): Promise<UploadedLinear> =>
+      loadLinear(
+        be,
+        file,
+        module,
+        shapes.get(`${module}.weight`) as [number, number],
+        replacements.get(module),
+        () => read(`${module}.weight`),
+      );
     for (const name of replacements.keys())
       if (!shapes.has(`${name}.weight`)) throw new ModelFormatError(file, `no linear '${name}' to replace`);
 

@@ -3,15 +3,14 @@ import {
   type Backend,
   type BackendTensor,
   CpuBackend,
-  DenseMatrix,
   formatShape,
   ShapeError,
   type StructuredMatrix,
   Tensor,
 } from '@blastkit/core';
 import { readHfConfig, SafetensorsSource } from '../hf/safetensors-source.js';
-import { applyLinear, disposeLinear, type UploadedLinear, uploadLinear } from '../linear.js';
-import { ModelFormatError, type TensorSource } from '../tensor-source.js';
+import { applyLinear, disposeLinear, loadLinear, type UploadedLinear } from '../linear.js';
+import { checkedReader, ModelFormatError, type TensorSource } from '../tensor-source.js';
 import {
   VIT_LINEAR_MODULES,
   VIT_PATCH_PROJECTION,
@@ -83,16 +82,7 @@ export class VitModel {
     const linearShapes = vitLinearShapes(config);
     for (const name of replacements.keys())
       if (!linearShapes.has(name)) throw new ModelFormatError(file, `no linear '${name}' to replace`);
-    const available = new Set(source.names());
-    const read = async (name: string): Promise<Tensor> => {
-      const expected = shapes.get(name) as number[];
-      if (!available.has(name))
-        throw new ModelFormatError(file, `missing weight '${name}' (shape [${expected}])`);
-      const shape = source.shapeOf(name);
-      if (shape.length !== expected.length || shape.some((s, i) => s !== expected[i]))
-        throw new ModelFormatError(file, `weight '${name}' has shape [${shape}], expected [${expected}]`);
-      return source.readTensor(name);
-    };
+    const read = checkedReader(source, shapes, file);
     // weights are uploaded as they are read, so a failure part-way must free what is already on the backend
     const uploaded: BackendTensor[] = [];
     const linears: UploadedLinear[] = [];
@@ -107,20 +97,10 @@ export class VitModel {
     });
     const affine = async (module: string): Promise<Affine> => {
       const expected = linearShapes.get(module) as [number, number];
-      const structured = replacements.get(module);
-      let linear: UploadedLinear;
-      if (structured !== undefined) {
-        if (structured.shape[0] !== expected[0] || structured.shape[1] !== expected[1])
-          throw new ModelFormatError(
-            file,
-            `replacement for '${module}' has shape [${structured.shape}], expected [${expected}]`,
-          );
-        linear = uploadLinear(be, structured);
-      } else {
-        // the patch projection's conv weight [H, C, p, p] flattens to the [H, C·p·p] the host patches need
-        const weight = (await read(`${module}.weight`)).reshape(expected);
-        linear = uploadLinear(be, new DenseMatrix(weight));
-      }
+      // the patch projection's conv weight [H, C, p, p] flattens to the [H, C·p·p] the host patches need
+      const linear = await loadLinear(be, file, module, expected, replacements.get(module), async () =>
+        (await read(`${module}.weight`)).reshape(expected),
+      );
       linears.push(linear);
       const bias = shapes.has(`${module}.bias`) ? upload(await read(`${module}.bias`)) : undefined;
       return { linear, bias };
