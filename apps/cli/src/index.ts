@@ -5,6 +5,7 @@ export {
   formatCompress,
   runCompress,
 } from './commands/compress.js';
+export { type DoctorResult, formatDoctor, runDoctor } from './commands/doctor.js';
 export { type EvalCommandOptions, type EvalCommandResult, formatEval, runEval } from './commands/eval.js';
 export { type ExportCommandOptions, runExport } from './commands/export.js';
 export {

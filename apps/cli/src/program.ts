@@ -1,6 +1,7 @@
 import { COMPRESS_METHODS } from '@blastkit/models';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type CompressCommandOptions, formatCompress, runCompress } from './commands/compress.js';
+import { formatDoctor, runDoctor } from './commands/doctor.js';
 import { formatEval, runEval } from './commands/eval.js';
 import { runExport } from './commands/export.js';
 import {
@@ -11,7 +12,7 @@ import {
 } from './commands/factorize.js';
 import { runFetch } from './commands/fetch.js';
 import { runGenerate } from './commands/generate.js';
-import { formatInspect, runInspect } from './commands/inspect.js';
+import { type DryRunOptions, formatInspect, runInspect } from './commands/inspect.js';
 import { formatDemo, runDemo } from './demo.js';
 import { ProgressLine } from './progress.js';
 
@@ -186,9 +187,29 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     .command('inspect')
     .description('List the tensors (names, dtypes, shapes, parameters) of a safetensors/npy file or a model.')
     .argument('<file|dir>', 'a .safetensors or .npy file, a llama2.c .bin, a model folder, or an asset name')
-    .option('--json', 'print one JSON object')
-    .action(async (path: string, opts: { json?: boolean }) => {
-      const r = await runInspect(path);
+    .option(
+      '--dry-run',
+      'print the compression plan per layer (with --method, --ratio) instead of the tensors',
+    )
+    .addOption(
+      new Option('--method <m>', 'structure for --dry-run').choices(COMPRESS_METHODS).default('blast'),
+    )
+    .option('--ratio <x>', 'kept fraction of the parameters, for --dry-run', ratio)
+    .option('--blocks <b>', 'blocks per side for --dry-run (default 16)', positiveInt)
+    .option(
+      '--allocate',
+      'spread the budget over layers by their error curves (default: same ratio everywhere)',
+    )
+    .option('--target-modules <list>', 'as for compress', moduleRule)
+    .option('--exclude-modules <list>', 'as for compress', moduleRule)
+    .option('--layers <list>', 'as for compress', (v) => v.split(',').map(nonNegativeInt))
+    .option('--json', 'print one JSON object (with --dry-run, usable as compress --budget)')
+    .action(async (path: string, opts: { json?: boolean; dryRun?: boolean } & Partial<DryRunOptions>) => {
+      if (opts.dryRun && opts.ratio === undefined) throw new InvalidArgumentError('--dry-run needs --ratio');
+      const r = await runInspect(
+        path,
+        opts.dryRun ? ({ ...opts, ratio: opts.ratio } as DryRunOptions) : undefined,
+      );
       io.out(opts.json ? `${JSON.stringify(r)}\n` : `${formatInspect(r)}\n`);
     });
 
@@ -199,7 +220,7 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     )
     .argument('<model>', 'a llama2.c .bin, a Hugging Face Llama folder, or an asset name (stories15M)')
     .addOption(new Option('--method <m>', 'structure').choices(COMPRESS_METHODS).default('blast'))
-    .requiredOption('--ratio <x>', 'fraction of each linear’s parameters to keep', ratio)
+    .option('--ratio <x>', 'fraction of each linear’s parameters to keep (or --budget)', ratio)
     .option('--blocks <b>', 'blocks per side (BLAST, Monarch; default 16)', positiveInt)
     .option('--steps <t>', 'BLAST solver steps per matrix (default 100, with early stopping)', positiveInt)
     .option('--seed <s>', 'random seed', nonNegativeInt, 0)
@@ -213,6 +234,11 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     .option('--layers <list>', 'only these layer indices, comma-separated', (v) =>
       v.split(',').map(nonNegativeInt),
     )
+    .option(
+      '--budget <file>',
+      'per-module ranks: the JSON of inspect --dry-run --json (replaces --ratio per module)',
+    )
+    .option('--allocate', 'spread the --ratio budget over modules by their error curves')
     .option('--ratio-pattern <json>', 'per-module ratios by suffix, e.g. \'{"down_proj":0.3}\'', ratioPattern)
     .requiredOption('--out <dir>', 'output folder (config.json + model.safetensors)')
     .option('--resume', 'continue an interrupted run from <out>.checkpoints')
@@ -243,6 +269,15 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
         io.out(opts.json ? `${JSON.stringify(result)}\n` : `${formatCompress(result)}\n`);
       },
     );
+
+  program
+    .command('doctor')
+    .description('Show which compute backends load on this machine, and why the others do not.')
+    .option('--json', 'print one JSON object')
+    .action(async (opts: { json?: boolean }) => {
+      const r = await runDoctor();
+      io.out(opts.json ? `${JSON.stringify(r)}\n` : `${formatDoctor(r)}\n`);
+    });
 
   program
     .command('eval')

@@ -125,3 +125,15 @@ describe('blastkit inspect', () => {
     await expect(runInspect(join(fixtures, 'llama-golden.json'))).rejects.toThrow(UsageError);
   });
 });
+
+describe('blastkit doctor', () => {
+  it('lists every backend; cpu loads, a missing optional package says why', async () => {
+    const { runDoctor } = await import('../src/index.js');
+    const r = await runDoctor();
+    expect(r.backends.map((b) => b.name)).toEqual(['cpu', 'webgpu', 'tfjs', 'cuda']);
+    expect(r.backends[0]).toMatchObject({ name: 'cpu', available: true });
+    const cuda = r.backends.find((b) => b.name === 'cuda');
+    expect(cuda?.available).toBe(false);
+    expect(cuda?.detail).toMatch(/@blastkit\/backend-cuda cannot be loaded/);
+  });
+});

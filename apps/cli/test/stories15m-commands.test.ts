@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fetchAsset } from '@blastkit/assets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildProgram, runCompress, runEval, runGenerate } from '../src/index.js';
+import { buildProgram, runCompress, runEval, runGenerate, runInspect } from '../src/index.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -114,4 +114,37 @@ describe('blastkit generate / eval on stories15M', () => {
       /needs --calibration/,
     );
   }, 180_000);
+
+  it('inspect --dry-run plans per layer (uniform or allocated); compress --budget follows the plan exactly', async () => {
+    const uniform = await runInspect('stories15M', { method: 'lowrank', ratio: 0.5, layers: [0] });
+    expect(uniform.plan?.layers).toHaveLength(7);
+    expect(uniform.plan?.layers[0]).toMatchObject({
+      name: 'model.layers.0.self_attn.q_proj',
+      rank: 72,
+      parameters: 72 * 576,
+    });
+    expect(uniform.plan?.totals.ratio).toBeLessThanOrEqual(0.5);
+    const allocated = await runInspect('stories15M', {
+      method: 'lowrank',
+      ratio: 0.5,
+      layers: [0],
+      allocate: true,
+    });
+    const plan = allocated.plan as NonNullable<typeof allocated.plan>;
+    expect(plan.totals.parameters).toBeLessThanOrEqual(0.5 * plan.totals.denseParameters);
+    expect(new Set(plan.layers.map((l) => l.rank)).size).toBeGreaterThan(1); // not the same rank everywhere
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(join(dir, 'plan.json'), JSON.stringify(allocated));
+    const r = await runCompress({
+      model: 'stories15M',
+      method: 'lowrank',
+      budget: join(dir, 'plan.json'),
+      out: join(dir, 'budget'),
+    });
+    expect(r.modules.map((m) => [m.name, m.rank])).toEqual(plan.layers.map((l) => [l.name, l.rank]));
+    expect(r.linearParameters.compressed).toBe(plan.totals.parameters);
+    await expect(
+      runCompress({ model: 'stories15M', method: 'lowrank', out: join(dir, 'x') }),
+    ).rejects.toThrow(/exactly one of --ratio and --budget/);
+  }, 120_000);
 });

@@ -12,6 +12,7 @@ export {
   type CompressResult,
   compressLinears,
 } from './compress/compress.js';
+export { type PlanOptions, planCompression } from './compress/plan.js';
 export { saveReferenceBlastLlama } from './compress/reference-format.js';
 export {
   COMPRESSION_FORMAT_VERSION,

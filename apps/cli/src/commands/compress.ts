@@ -11,31 +11,30 @@ import {
   collectLinearInputs,
   compressLinears,
   generate,
-  LLAMA_LINEAR_SUFFIXES,
   Llama2cTokenizer,
   LlamaModel,
+  planCompression,
   saveCompressedLlama,
-  selectModules,
 } from '@blastkit/models';
 import { resolveBackend } from '../backends.js';
 import { InterruptedError, UsageError } from '../errors.js';
 import { type ModelArgument, openModelArgument } from '../io/model-input.js';
+import { readBudgetFile, type SelectionOptions, selectLlamaModules } from '../io/selection.js';
 import { evaluationTokens } from './eval.js';
 
-export interface CompressCommandOptions {
+export interface CompressCommandOptions extends SelectionOptions {
   model: string;
   method: CompressMethod;
-  ratio: number;
+  /** Kept fraction of each selected linear's parameters (not needed with --budget). */
+  ratio?: number;
   blocks?: number;
   steps?: number;
   seed?: number;
   backend?: string;
-  /** Module-name suffixes to compress, 'all-linear', or a RegExp over whole names (default: the 7 projections). */
-  targetModules?: string[] | RegExp | 'all-linear';
-  /** Module-name suffixes (or a RegExp) to leave dense. */
-  excludeModules?: string[] | RegExp;
-  /** Only these layer indices. */
-  layers?: number[];
+  /** Per-module ranks from a plan file (`inspect --dry-run --json`); decides which modules are compressed. */
+  budget?: string;
+  /** Allocate ranks across modules to meet `ratio` overall with the least predicted error. */
+  allocate?: boolean;
   /** Per-module ratio overrides by suffix (PEFT's rank_pattern, as ratios), e.g. { down_proj: 0.3 }. */
   ratioPattern?: Record<string, number>;
   out: string;
@@ -55,7 +54,8 @@ export interface CompressCommandOptions {
 export interface CompressCommandResult {
   model: string;
   method: CompressMethod;
-  ratio: number;
+  /** The requested ratio (null with a budget file; see linearParameters.ratio for the result). */
+  ratio: number | null;
   blocks: number | null;
   seed: number;
   backend: string;
@@ -95,19 +95,30 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
   const backend = await resolveBackend(backendName);
   try {
     if (opened.replacements.size > 0) throw new UsageError(`${opened.description} is already compressed`);
-    // candidates: every decoder projection (PEFT's all-linear also leaves the output head alone)
-    const candidates: string[] = [];
-    for (let l = 0; l < opened.config.numLayers; l++)
-      for (const s of LLAMA_LINEAR_SUFFIXES) candidates.push(`model.layers.${l}.${s}`);
-    const modules = selectModules(
-      candidates,
-      {
-        targetModules: options.targetModules,
-        excludeModules: options.excludeModules,
-        layersToTransform: options.layers,
-      },
-      LLAMA_LINEAR_SUFFIXES,
-    );
+    let modules = selectLlamaModules(opened.config, options);
+    let ranks: Map<string, number> | undefined;
+    if ((options.ratio === undefined) === (options.budget === undefined))
+      throw new UsageError('give exactly one of --ratio and --budget');
+    const ratio = options.ratio ?? 1; // with a budget file every module's rank comes from the file
+    if (options.budget !== undefined && options.allocate)
+      throw new UsageError('give --budget or --allocate, not both');
+    if (options.budget !== undefined) {
+      ranks = await readBudgetFile(options.budget);
+      // the budget file decides which modules are compressed
+      const all = selectLlamaModules(opened.config, { targetModules: 'all-linear' });
+      const unknown = [...ranks.keys()].filter((m) => !all.includes(m));
+      if (unknown.length > 0)
+        throw new UsageError(`--budget: no linear '${unknown[0]}' in ${opened.description}`);
+      modules = [...ranks.keys()];
+    } else if (options.allocate) {
+      const plan = await planCompression(opened.source, modules, {
+        method: options.method,
+        ratio,
+        blocks: options.blocks,
+        allocate: true,
+      });
+      ranks = new Map(plan.layers.map((l) => [l.name, l.rank]));
+    }
     if (options.method === 'blast-data' && options.calibration === undefined)
       throw new UsageError(
         "--method blast-data needs --calibration (a .txt file, 'moby-dick' or 'in-domain')",
@@ -126,8 +137,9 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
     const store = await DirectoryCheckpointStore.open(checkpoints);
     const { replacements, modules: report } = await compressLinears(opened.source, modules, {
       method: options.method,
-      ratio: options.ratio,
+      ratio,
       ratioPattern: options.ratioPattern,
+      ranks,
       blocks: options.blocks,
       steps: options.steps,
       seed,
@@ -143,7 +155,9 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       options.method === 'lowrank' || options.method === 'block-diag' ? null : (options.blocks ?? 16);
     await saveCompressedLlama(options.out, opened.config, opened.source, replacements, {
       method: options.method,
-      ratio: options.ratio,
+      ratio: options.ratio ?? null,
+      ...(options.budget ? { budget: 'per-module ranks' } : {}),
+      ...(options.allocate ? { allocation: 'tail-energy curves' } : {}),
       blocks,
       seed,
       source_model: opened.description,
@@ -157,7 +171,9 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
     const result: CompressCommandResult = {
       model: opened.description,
       method: options.method,
-      ratio: options.ratio,
+      ratio: options.ratio ?? null,
+      ...(options.budget ? { budget: 'per-module ranks' } : {}),
+      ...(options.allocate ? { allocation: 'tail-energy curves' } : {}),
       blocks,
       seed,
       backend: backendName,

@@ -1,16 +1,26 @@
 import { existsSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { isAssetName } from '@blastkit/assets';
-import { ModelFormatError } from '@blastkit/models';
+import { InvalidArgumentError } from '@blastkit/core';
+import { type AllocationPlan, formatPlan } from '@blastkit/factorize';
+import { type CompressMethod, ModelFormatError, planCompression } from '@blastkit/models';
 import { NpyError, openSafetensors, readNpy, SafetensorsError } from '@blastkit/safetensors';
 import { UsageError } from '../errors.js';
 import { openModelArgument } from '../io/model-input.js';
+import { type SelectionOptions, selectLlamaModules } from '../io/selection.js';
 
 export interface InspectedTensor {
   name: string;
   dtype: string;
   shape: number[];
   parameters: number;
+}
+
+export interface DryRunOptions extends SelectionOptions {
+  method: CompressMethod;
+  ratio: number;
+  blocks?: number;
+  allocate?: boolean;
 }
 
 export interface InspectResult {
@@ -28,12 +38,17 @@ export interface InspectResult {
     linearFlopsPerToken: number;
     compression?: unknown;
   };
+  /** With a dry run: the compression plan per module (parameters and FLOPs before and after). */
+  plan?: AllocationPlan;
 }
 
 /** `blastkit inspect`: what a weights file or model holds — tensors, shapes, dtypes, parameter counts. */
-export async function runInspect(path: string): Promise<InspectResult> {
+export async function runInspect(path: string, dryRun?: DryRunOptions): Promise<InspectResult> {
   try {
     if (!isAssetName(path) && !existsSync(path)) throw new UsageError(`${path}: no such file or folder`);
+    const isModel = isAssetName(path) || statSync(path).isDirectory() || extname(path) === '.bin';
+    if (dryRun && !isModel)
+      throw new UsageError('--dry-run needs a model (a llama2.c .bin, a folder or an asset)');
     const ext = extname(path).toLowerCase();
     if (!isAssetName(path) && statSync(path).isFile() && ext === '.safetensors') {
       const file = await openSafetensors(path);
@@ -69,7 +84,13 @@ export async function runInspect(path: string): Promise<InspectResult> {
         linearParameters += m.parameterCount;
         linearFlops += m.flops(1);
       }
+      let plan: AllocationPlan | undefined;
+      if (dryRun) {
+        if (opened.replacements.size > 0) throw new UsageError(`${opened.description} is already compressed`);
+        plan = await planCompression(opened.source, selectLlamaModules(opened.config, dryRun), dryRun);
+      }
       return {
+        ...(plan ? { plan } : {}),
         path,
         kind: 'model',
         tensors,
@@ -86,7 +107,12 @@ export async function runInspect(path: string): Promise<InspectResult> {
       await opened.source.close();
     }
   } catch (err) {
-    if (err instanceof SafetensorsError || err instanceof NpyError || err instanceof ModelFormatError)
+    if (
+      err instanceof SafetensorsError ||
+      err instanceof NpyError ||
+      err instanceof ModelFormatError ||
+      err instanceof InvalidArgumentError
+    )
       throw new UsageError(err.message);
     throw err;
   }
@@ -100,6 +126,8 @@ function sum(tensors: InspectedTensor[]): number {
 }
 
 export function formatInspect(r: InspectResult): string {
+  if (r.plan)
+    return `${r.model?.description}: ${r.plan.method} plan at ratio ${r.plan.ratio}, ${r.plan.numBlocks} blocks (dry run)\n${formatPlan(r.plan)}`;
   const width = Math.min(60, Math.max(4, ...r.tensors.map((t) => t.name.length)));
   const lines = [
     `${r.path} (${r.model?.description ?? r.kind}): ${r.tensors.length} tensors, ${r.parameters} parameters`,

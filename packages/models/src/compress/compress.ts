@@ -28,6 +28,8 @@ export interface CompressOptions {
   ratio: number;
   /** Per-module overrides of `ratio`, by name suffix (the longest matching suffix wins). */
   ratioPattern?: RatioPattern;
+  /** Exact ranks by module name (e.g. from `planCompression(…, { allocate: true })`), overriding the ratio. */
+  ranks?: ReadonlyMap<string, number>;
   /** Blocks per side for BLAST, Monarch and block-diagonal (default 16, as the reference). */
   blocks?: number;
   /** BLAST solver steps (default: the fast solver's). */
@@ -83,10 +85,22 @@ export async function compressLinears(
   const plans = new Map<string, { rank: number | null; blocks: number | null }>();
   for (const name of modules) {
     const [m, n] = source.shapeOf(`${name}.weight`) as [number, number];
-    plans.set(
+    const plan = planModule(
+      options.method,
+      m,
+      n,
+      ratioFor(name, options.ratio, options.ratioPattern),
+      blocks,
       name,
-      planModule(options.method, m, n, ratioFor(name, options.ratio, options.ratioPattern), blocks, name),
     );
+    const rank = options.ranks?.get(name);
+    if (rank !== undefined) {
+      if (plan.rank === null) throw new InvalidArgumentError(`${name}: ${options.method} takes no rank`);
+      if (!(Number.isInteger(rank) && rank >= 1))
+        throw new InvalidArgumentError(`${name}: rank ${rank} is not a positive integer`);
+      plan.rank = rank;
+    }
+    plans.set(name, plan);
   }
   const modulesOut: CompressedModule[] = [];
   const replacements = await factorizeMany(
