@@ -3,8 +3,14 @@ import { type ByteSink, writeFileAtomic } from './atomic-write.js';
 import { DTYPE_LAYOUT_RANK, DTYPE_SIZES, LITTLE_ENDIAN_HOST, type WritableDtype } from './dtypes.js';
 import { describeError, SafetensorsError } from './errors.js';
 
-/** A tensor to write: a float32 {@link Tensor} (stored as F32), or one with the dtype to store it as. */
-export type TensorEntry = Tensor | { dtype: WritableDtype; tensor: Tensor };
+/**
+ * A tensor to write: a float32 {@link Tensor} (stored as F32), one with the dtype to store it as, or a lazy one —
+ * its shape now and its data only when its turn comes, so a model can be re-written holding one tensor at a time.
+ */
+export type TensorEntry =
+  | Tensor
+  | { dtype: WritableDtype; tensor: Tensor }
+  | { dtype?: WritableDtype; shape: readonly number[]; load: () => Promise<Tensor> };
 
 const WRITABLE: readonly string[] = ['F32', 'F16', 'BF16'];
 const CHUNK_ELEMENTS = 1 << 18;
@@ -22,7 +28,7 @@ function isTensorLike(value: unknown): value is Tensor {
 interface Planned {
   name: string;
   dtype: WritableDtype;
-  tensor: Tensor;
+  tensor: Tensor | (() => Promise<Tensor>);
   shape: number[];
   size: number;
   begin: number;
@@ -42,7 +48,13 @@ function littleEndianBytes(array: Float32Array | Uint16Array): Uint8Array {
 async function writeTensorData(sink: ByteSink, file: string, p: Planned): Promise<void> {
   let data: unknown;
   try {
-    data = p.tensor.data; // may throw (a getter, a proxy): the write is then abandoned
+    const tensor = typeof p.tensor === 'function' ? await p.tensor() : p.tensor;
+    if (!isTensorLike(tensor)) throw new Error('load() did not return a Tensor');
+    if (tensor.shape.length !== p.shape.length || tensor.shape.some((d, i) => d !== p.shape[i]))
+      throw new Error(
+        `load() returned shape [${tensor.shape.join(',')}], the header says [${p.shape.join(',')}]`,
+      );
+    data = tensor.data; // may throw (a getter, a proxy): the write is then abandoned
   } catch (err) {
     throw new SafetensorsError(
       file,
@@ -91,6 +103,20 @@ export async function writeSafetensors(
     if (name === '') throw fail('tensor names must not be empty');
     let dtype: WritableDtype = 'F32';
     let tensor: unknown = entry;
+    if (typeof entry === 'object' && entry !== null && 'load' in entry) {
+      if (entry.dtype !== undefined && !WRITABLE.includes(entry.dtype))
+        throw fail(`cannot write dtype '${String(entry.dtype)}' (writable: ${WRITABLE.join(', ')})`);
+      if (typeof entry.load !== 'function') throw fail('a lazy entry needs a load() function');
+      let size: number;
+      try {
+        size = shapeSize(entry.shape);
+      } catch (err) {
+        throw fail(describeError(err), err);
+      }
+      const shape = [...entry.shape];
+      planned.push({ name, dtype: entry.dtype ?? 'F32', tensor: entry.load, shape, size, begin: 0, end: 0 });
+      continue;
+    }
     if (typeof entry === 'object' && entry !== null && 'tensor' in entry) {
       if (!WRITABLE.includes(entry.dtype)) {
         throw fail(`cannot write dtype '${String(entry.dtype)}' (writable: ${WRITABLE.join(', ')})`);

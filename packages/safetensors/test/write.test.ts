@@ -1,4 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, Tensor } from '@blastkit/core';
 import { describe, expect, it } from 'vitest';
@@ -209,5 +210,35 @@ describe('writeSafetensors rejects bad input before touching the disk', () => {
       /bad\.safetensors: tensor 'w': tensor data has 2 elements but shape \[3\] needs 3/,
     );
     expect(await readdir(dir)).toEqual([]);
+  });
+});
+
+describe('lazy entries (one tensor in memory at a time)', () => {
+  it('writes the same bytes as eager entries, loading each tensor only when it is written', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'blastkit-lazy-'));
+    const a = new Tensor([2, 3], Float32Array.from([1, 2, 3, 4, 5, 6]));
+    const b = new Tensor([4], Float32Array.from([0.5, -1, 2, 3]));
+    await writeSafetensors(join(dir, 'eager.safetensors'), { a, b: { dtype: 'F16', tensor: b } });
+    const loads: string[] = [];
+    const record = (name: string, t: Tensor) => {
+      loads.push(name);
+      return t;
+    };
+    await writeSafetensors(join(dir, 'lazy.safetensors'), {
+      a: { shape: [2, 3], load: async () => record('a', a) },
+      b: { dtype: 'F16', shape: [4], load: async () => record('b', b) },
+    });
+    expect(loads).toEqual(['a', 'b']);
+    expect(await readFile(join(dir, 'lazy.safetensors'))).toEqual(
+      await readFile(join(dir, 'eager.safetensors')),
+    );
+    const lying = writeSafetensors(join(dir, 'bad.safetensors'), {
+      a: { shape: [3, 2], load: async () => a },
+    });
+    await expect(lying).rejects.toThrow(SafetensorsError);
+    await expect(
+      writeSafetensors(join(dir, 'bad.safetensors'), { a: { shape: [3, 2], load: async () => a } }),
+    ).rejects.toThrow(/load\(\) returned shape \[2,3\], the header says \[3,2\]/);
+    await rm(dir, { recursive: true, force: true });
   });
 });

@@ -68,10 +68,11 @@ export async function saveReferenceBlastLlama(
   const put = (name: string, t: Tensor) => {
     tensors[name] = dtype === 'F32' ? t : { dtype, tensor: t };
   };
-  for (const name of llamaWeightShapes(config).keys()) {
+  for (const [name, shape] of llamaWeightShapes(config)) {
     const module = name.slice(0, -'.weight'.length);
     const matrix = replacements.get(module);
-    if (matrix === undefined) put(name, await source.readTensor(name));
+    // kept weights are read when the writer reaches them: one dense tensor in memory at a time
+    if (matrix === undefined) tensors[name] = { dtype, shape, load: () => source.readTensor(name) };
     else for (const [part, t] of Object.entries(matrix.toNamedTensors())) put(`${module}.${part}`, t);
   }
   const hf = llamaConfigToHf(config);

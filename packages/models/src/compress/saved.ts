@@ -7,7 +7,7 @@ import {
   structuredFromNamedTensors,
   type Tensor,
 } from '@blastkit/core';
-import { writeSafetensors } from '@blastkit/safetensors';
+import { type TensorEntry, writeSafetensors } from '@blastkit/safetensors';
 import { SafetensorsSource } from '../hf/safetensors-source.js';
 import { type LlamaConfig, llamaConfigFromHf, llamaConfigToHf, llamaWeightShapes } from '../llama/config.js';
 import { ModelFormatError, type TensorSource } from '../tensor-source.js';
@@ -35,13 +35,14 @@ export async function saveCompressedLlama(
   replacements: ReadonlyMap<string, StructuredMatrix>,
   info: { method: string; [extra: string]: unknown } | null,
 ): Promise<void> {
-  const tensors: Record<string, Tensor> = {};
+  const tensors: Record<string, TensorEntry> = {};
   const modules: CompressionConfig['modules'] = {};
-  for (const name of llamaWeightShapes(config).keys()) {
+  for (const [name, shape] of llamaWeightShapes(config)) {
     const module = name.endsWith('.weight') ? name.slice(0, -'.weight'.length) : name;
     const structured = replacements.get(module);
     if (structured === undefined) {
-      tensors[name] = await source.readTensor(name);
+      // read when the writer reaches it: the kept weights stream through one tensor at a time
+      tensors[name] = { shape, load: () => source.readTensor(name) };
       continue;
     }
     for (const [part, t] of Object.entries(structured.toNamedTensors())) tensors[`${module}.${part}`] = t;
