@@ -2,12 +2,14 @@
 import { runCoreCpu } from './suites/core-cpu.js';
 import { runFactorizeCpu } from './suites/factorize-cpu.js';
 import { runModelsCpu } from './suites/models-cpu.js';
+import { runQualityCpu } from './suites/quality-cpu.js';
 
 const full = process.argv.includes('--full');
 const SUITES: Record<string, (quick: boolean) => unknown> = {
   'core-cpu': (quick) => runCoreCpu({ quick }),
   'factorize-cpu': (quick) => runFactorizeCpu({ quick, full }),
   'models-cpu': (quick) => runModelsCpu({ quick }),
+  'quality-cpu': (quick) => runQualityCpu({ quick }),
 };
 
 const args = process.argv.slice(2);

@@ -242,7 +242,10 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     .option('--ratio-pattern <json>', 'per-module ratios by suffix, e.g. \'{"down_proj":0.3}\'', ratioPattern)
     .requiredOption('--out <dir>', 'output folder (config.json + model.safetensors)')
     .option('--resume', 'continue an interrupted run from <out>.checkpoints')
-    .option('--calibration <text>', "blast-data: calibration text, a .txt file, 'moby-dick' or 'in-domain'")
+    .option(
+      '--calibration <text>',
+      "blast-data, rom: calibration text, a .txt file, 'moby-dick' or 'in-domain'",
+    )
     .option('--calibration-tokens <n>', 'calibration tokens (default 512)', positiveInt)
     .option('--compare', 'compare with the dense model (perplexity, KL, top-1 agreement, greedy text)')
     .option('--json', 'print one JSON object')

@@ -147,4 +147,20 @@ describe('blastkit generate / eval on stories15M', () => {
       runCompress({ model: 'stories15M', method: 'lowrank', out: join(dir, 'x') }),
     ).rejects.toThrow(/exactly one of --ratio and --budget/);
   }, 120_000);
+
+  it('a BLAST-compressed stories15M generates the same greedy tokens on WebGPU (software adapter) as on the CPU', async () => {
+    await runCompress({
+      model: 'stories15M',
+      method: 'blast',
+      ratio: 0.5,
+      steps: 5,
+      layers: [0, 1],
+      out: join(dir, 'webgpu-check'),
+    });
+    const args = { model: join(dir, 'webgpu-check'), prompt: 'Once upon a time', maxTokens: 8 };
+    const cpu = await runGenerate({ ...args, backend: 'cpu' });
+    const gpu = await runGenerate({ ...args, backend: 'webgpu' });
+    expect(gpu.backend).toBe('webgpu');
+    expect(gpu.tokens).toEqual(cpu.tokens);
+  }, 180_000);
 });

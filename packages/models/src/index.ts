@@ -5,6 +5,7 @@
 
 export { collectLinearInputs } from './compress/calibration.js';
 export {
+  CALIBRATED_METHODS,
   COMPRESS_METHODS,
   type CompressedModule,
   type CompressMethod,
@@ -65,6 +66,7 @@ export {
   openHfGpt2,
 } from './gpt2/model.js';
 export { openHfLlama, readHfConfig, SafetensorsSource } from './hf/safetensors-source.js';
+export { HfTokenizer, type TextTokenizer } from './hf/tokenizer.js';
 export { applyLinear, disposeLinear, type UploadedLinear, uploadLinear } from './linear.js';
 export {
   LLAMA_LINEAR_SUFFIXES,

@@ -14,14 +14,18 @@ export interface UploadedLinear {
   /** [out, in]: y = x·Wᵀ, as torch.nn.Linear. */
   shape: readonly [number, number];
   tensors: Record<string, BackendTensor>;
+  /** Added to the output (e.g. ROM's mean compensation on a layer that had no bias); counted in parameters. */
+  bias?: BackendTensor;
   parameterCount: number;
 }
 
-/** Uploads a structured matrix (DenseMatrix included) as a linear layer's weight. */
-export function uploadLinear(be: Backend, matrix: StructuredMatrix): UploadedLinear {
+/** Uploads a structured matrix (DenseMatrix included), and optionally an output bias, as a linear layer. */
+export function uploadLinear(be: Backend, matrix: StructuredMatrix, bias?: Tensor): UploadedLinear {
   const tensors: Record<string, BackendTensor> = {};
   for (const [name, t] of Object.entries(matrix.toNamedTensors())) tensors[name] = be.upload(t);
-  return { kind: matrix.kind, shape: matrix.shape, tensors, parameterCount: matrix.parameterCount };
+  const extra = bias === undefined ? {} : { bias: be.upload(bias) };
+  const parameterCount = matrix.parameterCount + (bias?.size ?? 0);
+  return { kind: matrix.kind, shape: matrix.shape, tensors, ...extra, parameterCount };
 }
 
 /**
@@ -29,6 +33,14 @@ export function uploadLinear(be: Backend, matrix: StructuredMatrix): UploadedLin
  * rebuilds its dense matrix.
  */
 export function applyLinear(be: Backend, x: BackendTensor, w: UploadedLinear): BackendTensor {
+  const y = applyWeight(be, x, w);
+  if (w.bias === undefined) return y;
+  const out = be.add(y, w.bias);
+  be.dispose(y);
+  return out;
+}
+
+function applyWeight(be: Backend, x: BackendTensor, w: UploadedLinear): BackendTensor {
   const t = w.tensors;
   switch (w.kind) {
     case 'dense':
@@ -46,6 +58,7 @@ export function applyLinear(be: Backend, x: BackendTensor, w: UploadedLinear): B
 
 export function disposeLinear(be: Backend, w: UploadedLinear): void {
   for (const h of Object.values(w.tensors)) be.dispose(h);
+  if (w.bias) be.dispose(w.bias);
 }
 
 /**
@@ -59,12 +72,18 @@ export async function loadLinear(
   expected: readonly [number, number],
   replacement: StructuredMatrix | undefined,
   readDense: () => Promise<Tensor>,
+  bias?: Tensor,
 ): Promise<UploadedLinear> {
-  if (replacement === undefined) return uploadLinear(be, new DenseMatrix(await readDense()));
+  if (bias !== undefined && (bias.rank !== 1 || bias.shape[0] !== expected[0]))
+    throw new ModelFormatError(
+      file,
+      `bias for '${module}' has shape [${bias.shape}], expected [${expected[0]}]`,
+    );
+  if (replacement === undefined) return uploadLinear(be, new DenseMatrix(await readDense()), bias);
   if (replacement.shape[0] !== expected[0] || replacement.shape[1] !== expected[1])
     throw new ModelFormatError(
       file,
       `replacement for '${module}' has shape [${replacement.shape}], expected [${expected}] ([out, in])`,
     );
-  return uploadLinear(be, replacement);
+  return uploadLinear(be, replacement, bias);
 }

@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CpuBackend } from '@blastkit/core';
+import { MemoryCheckpointStore } from '@blastkit/factorize';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  collectLinearInputs,
   compressLinears,
   LlamaModel,
   openHfLlama,
@@ -107,5 +109,43 @@ describe('sharded Hugging Face folders', () => {
     const sharded = await openHfLlama(shardDir);
     expect(await logits(sharded.source, sharded.config)).toEqual(want);
     await sharded.source.close();
+  });
+});
+
+describe('ROM (calibrated low-rank with an output bias)', () => {
+  it('compresses with calibration, saves the bias, reloads to identical logits; resumes with its bias', async () => {
+    const { config, source } = await openHfLlama(join(fixtures, 'tiny-llama'));
+    const dense = await LlamaModel.load(source, config, { backend: be });
+    const modules = ['model.layers.0.mlp.down_proj', 'model.layers.1.self_attn.o_proj'];
+    const calibration = await collectLinearInputs(
+      dense,
+      [[1, 5, 17, 42, 3, 9, 60, 2, 33, 7, 8, 19]],
+      modules,
+    );
+    const store = new MemoryCheckpointStore();
+    const rom = await compressLinears(source, modules, { method: 'rom', ratio: 0.5, calibration, store });
+    expect(rom.biases.size).toBe(2);
+    expect(rom.modules[0].parameters).toBe(rom.replacements.get(modules[0])!.parameterCount + 32);
+    const before = await logits(source, config, rom.replacements, rom.biases);
+    await saveCompressedLlama(
+      join(dir, 'rom'),
+      config,
+      source,
+      rom.replacements,
+      { method: 'rom' },
+      rom.biases,
+    );
+    const opened = await openLlamaFolder(join(dir, 'rom'));
+    expect([...opened.biases.keys()].sort()).toEqual([...modules].sort());
+    expect(await logits(opened.source, opened.config, opened.replacements, opened.biases)).toEqual(before);
+    await opened.source.close();
+    // resumed from the checkpoint store: the bias comes back too
+    const resumed = await compressLinears(source, modules, { method: 'rom', ratio: 0.5, calibration, store });
+    expect(resumed.modules.every((m) => m.resumed)).toBe(true);
+    expect(resumed.biases.get(modules[0])?.data).toEqual(rom.biases.get(modules[0])?.data);
+    await expect(compressLinears(source, modules, { method: 'rom', ratio: 0.5 })).rejects.toThrow(
+      /rom: no calibration inputs for 'model.layers.0.mlp.down_proj'/,
+    );
+    await source.close();
   });
 });

@@ -1,24 +1,24 @@
 import { existsSync } from 'node:fs';
 import { copyFile, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { type Backend, InvalidArgumentError } from '@blastkit/core';
 import { type ComparisonResult, compareModels } from '@blastkit/eval';
 import { DirectoryCheckpointStore } from '@blastkit/factorize/node';
 import {
+  CALIBRATED_METHODS,
   COMPRESS_METHODS,
   type CompressedModule,
   type CompressMethod,
   collectLinearInputs,
   compressLinears,
   generate,
-  Llama2cTokenizer,
   LlamaModel,
   planCompression,
   saveCompressedLlama,
 } from '@blastkit/models';
 import { resolveBackend } from '../backends.js';
 import { InterruptedError, UsageError } from '../errors.js';
-import { type ModelArgument, openModelArgument } from '../io/model-input.js';
+import { loadTokenizer, type ModelArgument, openModelArgument } from '../io/model-input.js';
 import { readBudgetFile, type SelectionOptions, selectLlamaModules } from '../io/selection.js';
 import { evaluationTokens } from './eval.js';
 
@@ -119,9 +119,9 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       });
       ranks = new Map(plan.layers.map((l) => [l.name, l.rank]));
     }
-    if (options.method === 'blast-data' && options.calibration === undefined)
+    if (CALIBRATED_METHODS.includes(options.method) && options.calibration === undefined)
       throw new UsageError(
-        "--method blast-data needs --calibration (a .txt file, 'moby-dick' or 'in-domain')",
+        `--method ${options.method} needs --calibration (a .txt file, 'moby-dick' or 'in-domain')`,
       );
     const start = performance.now();
     const calibration = options.calibration
@@ -135,7 +135,11 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
         )
       : undefined;
     const store = await DirectoryCheckpointStore.open(checkpoints);
-    const { replacements, modules: report } = await compressLinears(opened.source, modules, {
+    const {
+      replacements,
+      biases,
+      modules: report,
+    } = await compressLinears(opened.source, modules, {
       method: options.method,
       ratio,
       ratioPattern: options.ratioPattern,
@@ -153,18 +157,26 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
     const seconds = (performance.now() - start) / 1000;
     const blocks =
       options.method === 'lowrank' || options.method === 'block-diag' ? null : (options.blocks ?? 16);
-    await saveCompressedLlama(options.out, opened.config, opened.source, replacements, {
-      method: options.method,
-      ratio: options.ratio ?? null,
-      ...(options.budget ? { budget: 'per-module ranks' } : {}),
-      ...(options.allocate ? { allocation: 'tail-energy curves' } : {}),
-      blocks,
-      seed,
-      source_model: opened.description,
-      ...(calibration ? { calibration: calibration.source } : {}),
-      ...(options.ratioPattern ? { ratio_pattern: options.ratioPattern } : {}),
-    });
-    if (opened.tokenizerPath) await copyFile(opened.tokenizerPath, join(options.out, 'tokenizer.bin'));
+    await saveCompressedLlama(
+      options.out,
+      opened.config,
+      opened.source,
+      replacements,
+      {
+        method: options.method,
+        ratio: options.ratio ?? null,
+        ...(options.budget ? { budget: 'per-module ranks' } : {}),
+        ...(options.allocate ? { allocation: 'tail-energy curves' } : {}),
+        blocks,
+        seed,
+        source_model: opened.description,
+        ...(calibration ? { calibration: calibration.source } : {}),
+        ...(options.ratioPattern ? { ratio_pattern: options.ratioPattern } : {}),
+      },
+      biases,
+    );
+    if (opened.tokenizerPath)
+      await copyFile(opened.tokenizerPath, join(options.out, basename(opened.tokenizerPath)));
     await rm(checkpoints, { recursive: true, force: true });
     const dense = report.reduce((a, m) => a + m.denseParameters, 0);
     const compressed = report.reduce((a, m) => a + m.parameters, 0);
@@ -186,9 +198,9 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
     };
     if (options.compare) {
       if (!opened.tokenizerPath) throw new UsageError('--compare needs a tokenizer.bin beside the model');
-      const tokenizer = await Llama2cTokenizer.load(opened.tokenizerPath);
+      const tokenizer = await loadTokenizer(opened.tokenizerPath);
       const denseModel = await LlamaModel.load(opened.source, opened.config, { backend });
-      const small = await LlamaModel.load(opened.source, opened.config, { backend, replacements });
+      const small = await LlamaModel.load(opened.source, opened.config, { backend, replacements, biases });
       const prompt = tokenizer.encode(COMPARE_PROMPT, { bos: true });
       const protocol = {
         window: Math.min(256, opened.config.maxPositionEmbeddings),
@@ -241,7 +253,7 @@ async function calibrationInputs(
   seed: number,
 ) {
   if (!opened.tokenizerPath) throw new UsageError('--calibration needs a tokenizer.bin beside the model');
-  const tokenizer = await Llama2cTokenizer.load(opened.tokenizerPath);
+  const tokenizer = await loadTokenizer(opened.tokenizerPath);
   const dense = await LlamaModel.load(opened.source, opened.config, { backend });
   try {
     const length = Math.min(128, opened.config.maxPositionEmbeddings) - 1;

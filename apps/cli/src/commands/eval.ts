@@ -8,10 +8,10 @@ import {
   perplexity,
   type WindowProtocol,
 } from '@blastkit/eval';
-import { generate, Llama2cTokenizer, LlamaModel } from '@blastkit/models';
+import { generate, LlamaModel, type TextTokenizer } from '@blastkit/models';
 import { resolveBackend } from '../backends.js';
 import { UsageError } from '../errors.js';
-import { type ModelArgument, openModelArgument } from '../io/model-input.js';
+import { loadTokenizer, type ModelArgument, openModelArgument } from '../io/model-input.js';
 
 /** Where evaluation text comes from: a file, the Moby Dick asset, or text sampled from the reference model. */
 export type TextSpec = string;
@@ -43,6 +43,7 @@ async function loadModel(opened: ModelArgument, backend: Backend) {
   return LlamaModel.load(opened.source, opened.config, {
     backend,
     replacements: opened.replacements,
+    biases: opened.biases,
     file: opened.description,
   });
 }
@@ -53,7 +54,7 @@ async function loadModel(opened: ModelArgument, backend: Backend) {
  */
 export async function evaluationTokens(
   spec: TextSpec,
-  tokenizer: Llama2cTokenizer,
+  tokenizer: TextTokenizer,
   maxTokens: number,
   sampler: LlamaModel,
   seed: number,
@@ -102,7 +103,7 @@ export async function runEval(options: EvalCommandOptions): Promise<EvalCommandR
   try {
     const tokenizerPath = opened.tokenizerPath ?? reference?.tokenizerPath;
     if (!tokenizerPath) throw new UsageError(`no tokenizer.bin beside ${options.model}`);
-    const tokenizer = await Llama2cTokenizer.load(tokenizerPath);
+    const tokenizer = await loadTokenizer(tokenizerPath);
     const model = await loadModel(opened, backend);
     const refModel = reference ? await loadModel(reference, backend) : undefined;
     const window = options.window ?? Math.min(256, opened.config.maxPositionEmbeddings);

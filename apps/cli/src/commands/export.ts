@@ -1,5 +1,5 @@
 import { copyFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ModelFormatError, saveDenseLlama, saveReferenceBlastLlama } from '@blastkit/models';
 import { UsageError } from '../errors.js';
 import { openModelArgument } from '../io/model-input.js';
@@ -22,12 +22,17 @@ export async function runExport(options: ExportCommandOptions) {
   try {
     if (opened.format !== 'hf-folder' || opened.replacements.size === 0)
       throw new UsageError(`${options.dir} is not a compressed model folder (written by blastkit compress)`);
+    if (opened.biases.size > 0)
+      throw new UsageError(
+        `${options.dir} has output biases (ROM's mean compensation), which a Llama checkpoint cannot hold`,
+      );
     if (options.dense) await saveDenseLlama(options.out, opened.config, opened.source, opened.replacements);
     else
       await saveReferenceBlastLlama(options.out, opened.config, opened.source, opened.replacements, {
         dtype: options.dtype ?? 'F16',
       });
-    if (opened.tokenizerPath) await copyFile(opened.tokenizerPath, join(options.out, 'tokenizer.bin'));
+    if (opened.tokenizerPath)
+      await copyFile(opened.tokenizerPath, join(options.out, basename(opened.tokenizerPath)));
     return {
       from: options.dir,
       out: options.out,

@@ -1,7 +1,7 @@
-import { generate, Llama2cTokenizer, LlamaModel } from '@blastkit/models';
+import { generate, LlamaModel } from '@blastkit/models';
 import { resolveBackend } from '../backends.js';
 import { UsageError } from '../errors.js';
-import { openModelArgument } from '../io/model-input.js';
+import { loadTokenizer, openModelArgument } from '../io/model-input.js';
 
 export interface GenerateCommandOptions {
   model: string;
@@ -39,12 +39,13 @@ export async function runGenerate(options: GenerateCommandOptions): Promise<Gene
   try {
     if (opened.tokenizerPath === undefined)
       throw new UsageError(`model '${options.model}': no tokenizer.bin beside it; pass --tokenizer FILE`);
-    const tokenizer = await Llama2cTokenizer.load(opened.tokenizerPath);
+    const tokenizer = await loadTokenizer(opened.tokenizerPath);
     const backendName = options.backend ?? 'cpu';
     const backend = await resolveBackend(backendName);
     const model = await LlamaModel.load(opened.source, opened.config, {
       backend,
       replacements: opened.replacements,
+      biases: opened.biases,
       file: opened.description,
     });
     const prompt = tokenizer.encode(options.prompt, { bos: true });

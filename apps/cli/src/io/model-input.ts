@@ -1,13 +1,16 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fetchAsset, isAssetName } from '@blastkit/assets';
-import type { StructuredMatrix } from '@blastkit/core';
+import type { StructuredMatrix, Tensor } from '@blastkit/core';
 import {
   type CompressionConfig,
+  HfTokenizer,
   Llama2cCheckpoint,
+  Llama2cTokenizer,
   type LlamaConfig,
   openLlamaFolder,
   type TensorSource,
+  type TextTokenizer,
 } from '@blastkit/models';
 import { UsageError } from '../errors.js';
 
@@ -19,8 +22,10 @@ export interface ModelArgument {
   config: LlamaConfig;
   source: TensorSource;
   replacements: Map<string, StructuredMatrix>;
+  /** Output biases of replaced modules (ROM). */
+  biases: Map<string, Tensor>;
   compression?: CompressionConfig;
-  /** tokenizer.bin found next to the model (or given), if any. */
+  /** tokenizer.bin (llama2.c) or tokenizer.json (Hugging Face) found next to the model, or given. */
   tokenizerPath?: string;
 }
 
@@ -42,6 +47,7 @@ export async function openModelArgument(
       config: ck.config,
       source: ck,
       replacements: new Map(),
+      biases: new Map(),
       tokenizerPath: options.tokenizer ?? files['tokenizer.bin'],
     };
   }
@@ -55,7 +61,10 @@ export async function openModelArgument(
       description: `${spec} (Hugging Face folder${opened.compression ? `, compressed: ${opened.compression.method}` : ''})`,
       format: 'hf-folder',
       ...opened,
-      tokenizerPath: options.tokenizer ?? beside(join(spec, 'x'), 'tokenizer.bin'),
+      tokenizerPath:
+        options.tokenizer ??
+        beside(join(spec, 'x'), 'tokenizer.bin') ??
+        beside(join(spec, 'x'), 'tokenizer.json'),
     };
   }
   if (extname(spec) === '.bin') {
@@ -66,6 +75,7 @@ export async function openModelArgument(
       config: ck.config,
       source: ck,
       replacements: new Map(),
+      biases: new Map(),
       tokenizerPath: options.tokenizer ?? beside(spec, 'tokenizer.bin'),
     };
   }
@@ -75,4 +85,9 @@ export async function openModelArgument(
 function beside(file: string, name: string): string | undefined {
   const path = join(dirname(file), name);
   return existsSync(path) ? path : undefined;
+}
+
+/** A tokenizer file: Hugging Face's tokenizer.json, or llama2.c's tokenizer.bin. */
+export function loadTokenizer(path: string): Promise<TextTokenizer> {
+  return path.endsWith('.json') ? HfTokenizer.load(path) : Llama2cTokenizer.load(path);
 }

@@ -6,6 +6,8 @@ import type { CheckpointEntry, CheckpointStore } from '../run/factorize-many.js'
 
 const FORMAT = 'blastkit-checkpoint';
 const VERSION = '1';
+/** Prefix of extra tensors (CheckpointEntry.extras) in the file; structure tensor names never contain ':'. */
+const EXTRA = 'extra:';
 
 /**
  * A checkpoint store on disk: one safetensors file per finished matrix in `dir`, named after the matrix
@@ -54,27 +56,39 @@ export class DirectoryCheckpointStore implements CheckpointStore {
       if (!STRUCTURE_KINDS.includes(kind))
         throw new SafetensorsError(path, `names an unknown structure kind '${meta.kind}'`);
       const tensors: Record<string, Tensor> = {};
-      for (const tensorName of file.names()) tensors[tensorName] = await file.readTensor(tensorName);
+      const extras: Record<string, Tensor> = {};
+      for (const tensorName of file.names()) {
+        const t = await file.readTensor(tensorName);
+        if (tensorName.startsWith(EXTRA)) extras[tensorName.slice(EXTRA.length)] = t;
+        else tensors[tensorName] = t;
+      }
       const info = {
         relativeError: Number(meta.relativeError),
         seconds: Number(meta.seconds),
         seed: Number(meta.seed),
       };
-      return { kind, tensors, info };
+      return { kind, tensors, ...(Object.keys(extras).length > 0 ? { extras } : {}), info };
     } finally {
       await file.close();
     }
   }
 
   async save(name: string, entry: CheckpointEntry): Promise<void> {
-    await writeSafetensors(this.pathOf(name), entry.tensors, {
-      format: FORMAT,
-      version: VERSION,
-      name,
-      kind: entry.kind,
-      relativeError: String(entry.info.relativeError),
-      seconds: String(entry.info.seconds),
-      seed: String(entry.info.seed),
-    });
+    const extras = Object.fromEntries(
+      Object.entries(entry.extras ?? {}).map(([k, t]) => [`${EXTRA}${k}`, t]),
+    );
+    await writeSafetensors(
+      this.pathOf(name),
+      { ...entry.tensors, ...extras },
+      {
+        format: FORMAT,
+        version: VERSION,
+        name,
+        kind: entry.kind,
+        relativeError: String(entry.info.relativeError),
+        seconds: String(entry.info.seconds),
+        seed: String(entry.info.seed),
+      },
+    );
   }
 }

@@ -10,6 +10,8 @@ import { throwIfAborted } from '../validate.js';
 export interface CheckpointEntry {
   kind: StructureKind;
   tensors: Record<string, Tensor>;
+  /** Tensors that belong with the matrix but are not part of its structure (e.g. ROM's output bias). */
+  extras?: Record<string, Tensor>;
   info: { relativeError: number; seconds: number; seed: number };
 }
 
@@ -45,6 +47,8 @@ export interface ManyTarget {
 export interface SolvedMatrix {
   matrix: StructuredMatrix;
   relativeError: number;
+  /** Saved and restored with the matrix (see CheckpointEntry.extras). */
+  extras?: Record<string, Tensor>;
 }
 
 export interface FactorizeManyOptions {
@@ -52,6 +56,8 @@ export interface FactorizeManyOptions {
   /** Base seed; matrix i uses seed + i, so a resumed run draws exactly what an uninterrupted one does. */
   seed?: number;
   signal?: AbortSignal;
+  /** Filled with each matrix's extras, whether solved now or taken from the checkpoint. */
+  extras?: Map<string, Record<string, Tensor>>;
   /** Called after each matrix, whether solved now or taken from the checkpoint. */
   onMatrix?: (event: {
     name: string;
@@ -86,6 +92,7 @@ export async function factorizeMany(
     if (await options.store.has(target.name)) {
       const entry = await options.store.load(target.name);
       out.set(target.name, structuredFromNamedTensors(entry.kind, entry.tensors));
+      if (entry.extras) options.extras?.set(target.name, entry.extras);
       options.onMatrix?.({
         name: target.name,
         index,
@@ -103,9 +110,11 @@ export async function factorizeMany(
     await options.store.save(target.name, {
       kind: solved.matrix.kind,
       tensors: solved.matrix.toNamedTensors(),
+      ...(solved.extras ? { extras: solved.extras } : {}),
       info: { relativeError: solved.relativeError, seconds, seed },
     });
     out.set(target.name, solved.matrix);
+    if (solved.extras) options.extras?.set(target.name, solved.extras);
     options.onMatrix?.({
       name: target.name,
       index,

@@ -15,11 +15,15 @@ import {
   MemoryCheckpointStore,
   monarchFactorize,
   rankForRatio,
+  romFactorize,
 } from '@blastkit/factorize';
 import { type RatioPattern, ratioFor } from '../select.js';
 import type { TensorSource } from '../tensor-source.js';
 
-export const COMPRESS_METHODS = ['blast', 'blast-data', 'lowrank', 'monarch', 'block-diag'] as const;
+export const COMPRESS_METHODS = ['blast', 'blast-data', 'lowrank', 'rom', 'monarch', 'block-diag'] as const;
+
+/** Methods that fit each layer to its outputs on calibration inputs (`calibration` required). */
+export const CALIBRATED_METHODS: readonly CompressMethod[] = ['blast-data', 'rom'];
 export type CompressMethod = (typeof COMPRESS_METHODS)[number];
 
 export interface CompressOptions {
@@ -64,6 +68,8 @@ export interface CompressedModule {
 
 export interface CompressResult {
   replacements: Map<string, StructuredMatrix>;
+  /** Output biases that come with some replacements (ROM's mean compensation), by module name. */
+  biases: Map<string, Tensor>;
   modules: CompressedModule[];
 }
 
@@ -78,10 +84,10 @@ export async function compressLinears(
   options: CompressOptions,
 ): Promise<CompressResult> {
   const blocks = options.blocks ?? 16;
-  if (options.method === 'blast-data')
+  if (CALIBRATED_METHODS.includes(options.method))
     for (const name of modules)
       if (!options.calibration?.has(name))
-        throw new InvalidArgumentError(`blast-data: no calibration inputs for '${name}'`);
+        throw new InvalidArgumentError(`${options.method}: no calibration inputs for '${name}'`);
   const plans = new Map<string, { rank: number | null; blocks: number | null }>();
   for (const name of modules) {
     const [m, n] = source.shapeOf(`${name}.weight`) as [number, number];
@@ -103,6 +109,7 @@ export async function compressLinears(
     plans.set(name, plan);
   }
   const modulesOut: CompressedModule[] = [];
+  const extras = new Map<string, Record<string, Tensor>>();
   const replacements = await factorizeMany(
     modules.map((name) => ({ name, load: () => source.readTensor(`${name}.weight`) })),
     async (A: Tensor, ctx) => {
@@ -113,6 +120,7 @@ export async function compressLinears(
     },
     {
       store: options.store ?? new MemoryCheckpointStore(),
+      extras,
       seed: options.seed ?? 0,
       signal: options.signal,
       onMatrix: (e) => {
@@ -136,7 +144,11 @@ export async function compressLinears(
   );
   for (const entry of modulesOut)
     entry.parameters = (replacements.get(entry.name) as StructuredMatrix).parameterCount;
-  return { replacements, modules: modulesOut };
+  const biases = new Map(
+    [...extras].filter(([, e]) => e.bias !== undefined).map(([name, e]) => [name, e.bias]),
+  );
+  for (const entry of modulesOut) entry.parameters += biases.get(entry.name)?.size ?? 0;
+  return { replacements, biases, modules: modulesOut };
 }
 
 const KIND_OF: Record<CompressMethod, StructuredMatrix['kind']> = {
@@ -145,6 +157,7 @@ const KIND_OF: Record<CompressMethod, StructuredMatrix['kind']> = {
   lowrank: 'low-rank',
   monarch: 'monarch',
   'block-diag': 'block-diagonal',
+  rom: 'low-rank',
 };
 
 function planModule(
@@ -171,6 +184,13 @@ function planModule(
         return { rank: rankForRatio('blast', m, n, ratio, blocks).rank, blocks };
       case 'lowrank':
         return { rank: rankForRatio('low-rank', m, n, ratio).rank, blocks: null };
+      case 'rom': {
+        // equal parameters: the m-entry output bias comes out of the budget
+        const r = Math.min(Math.floor((ratio * m * n - m) / (m + n)), m, n);
+        if (r < 1)
+          throw new InvalidArgumentError(`rom cannot fit ${ratio} of a ${m}×${n} matrix with its bias`);
+        return { rank: r, blocks: null };
+      }
       case 'monarch':
         return { rank: rankForRatio('monarch', m, n, ratio, blocks).rank, blocks };
       case 'block-diag':
@@ -187,7 +207,12 @@ async function solveModule(
   seed: number,
   signal: AbortSignal | undefined,
   onStep: (step: number, total: number) => void,
-): Promise<{ matrix: StructuredMatrix; relativeError: number; outputError?: number }> {
+): Promise<{
+  matrix: StructuredMatrix;
+  relativeError: number;
+  outputError?: number;
+  extras?: Record<string, Tensor>;
+}> {
   const rank = plan.rank as number;
   const blocks = plan.blocks as number;
   const solver = {
@@ -210,6 +235,10 @@ async function solveModule(
     }
     case 'lowrank':
       return withError(A, await lowRankFactorize(A, rank, options.backend));
+    case 'rom': {
+      const r = romFactorize(A, options.calibration?.get(name) as Tensor, rank);
+      return { ...withError(A, r.matrix), extras: { bias: r.bias } };
+    }
     case 'monarch':
       return withError(A, monarchFactorize(A, blocks, rank));
     case 'block-diag':

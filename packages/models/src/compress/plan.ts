@@ -36,8 +36,9 @@ export async function planCompression(
   const method = options.method === 'blast-data' ? 'blast' : options.method;
   if (method === 'block-diag')
     throw new InvalidArgumentError('a rank plan needs a rank: block-diag has only a block count');
-  const b = method === 'lowrank' ? 1 : (options.blocks ?? 16);
-  const budgetMethod = method === 'lowrank' ? 'low-rank' : method;
+  const b = method === 'lowrank' || method === 'rom' ? 1 : (options.blocks ?? 16);
+  // ROM is a low-rank form (its bias is a rounding error in a plan)
+  const budgetMethod = method === 'lowrank' || method === 'rom' ? 'low-rank' : method;
   const layers: LayerSpec[] = [];
   const be = new CpuBackend();
   for (const name of modules) {

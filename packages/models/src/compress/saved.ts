@@ -19,7 +19,10 @@ export interface CompressionConfig {
   format_version: number;
   method: string;
   /** Per replaced module: its structure and sizes, so the model reloads without guessing. */
-  modules: Record<string, { kind: StructureKind; rank: number | null; blocks: number | null }>;
+  modules: Record<
+    string,
+    { kind: StructureKind; rank: number | null; blocks: number | null; bias?: boolean }
+  >;
   [extra: string]: unknown;
 }
 
@@ -34,6 +37,7 @@ export async function saveCompressedLlama(
   source: TensorSource,
   replacements: ReadonlyMap<string, StructuredMatrix>,
   info: { method: string; [extra: string]: unknown } | null,
+  biases: ReadonlyMap<string, Tensor> = new Map(),
 ): Promise<void> {
   const tensors: Record<string, TensorEntry> = {};
   const modules: CompressionConfig['modules'] = {};
@@ -47,6 +51,11 @@ export async function saveCompressedLlama(
     }
     for (const [part, t] of Object.entries(structured.toNamedTensors())) tensors[`${module}.${part}`] = t;
     modules[module] = describe(structured);
+    const bias = biases.get(module);
+    if (bias !== undefined) {
+      tensors[`${module}.bias`] = bias;
+      modules[module].bias = true;
+    }
   }
   const compression: CompressionConfig | undefined =
     info === null ? undefined : { format_version: COMPRESSION_FORMAT_VERSION, ...info, modules };
@@ -124,6 +133,8 @@ export interface OpenedLlama {
   config: LlamaConfig;
   source: TensorSource;
   replacements: Map<string, StructuredMatrix>;
+  /** Output biases of replaced modules (ROM's mean compensation). */
+  biases: Map<string, Tensor>;
   compression?: CompressionConfig;
 }
 
@@ -138,6 +149,7 @@ export async function openLlamaFolder(dir: string): Promise<OpenedLlama> {
   const config = llamaConfigFromHf(json, configPath);
   const source = await SafetensorsSource.openFolder(dir);
   const replacements = new Map<string, StructuredMatrix>();
+  const biases = new Map<string, Tensor>();
   const compression = json.compression_config as CompressionConfig | undefined;
   if (compression !== undefined) {
     if (compression.format_version !== COMPRESSION_FORMAT_VERSION)
@@ -146,13 +158,19 @@ export async function openLlamaFolder(dir: string): Promise<OpenedLlama> {
         `compression_config format_version ${compression.format_version} is not supported (${COMPRESSION_FORMAT_VERSION} is)`,
       );
     const names = new Set(source.names());
-    for (const [module, { kind }] of Object.entries(compression.modules ?? {})) {
+    for (const [module, { kind, bias }] of Object.entries(compression.modules ?? {})) {
       if (!STRUCTURE_KINDS.includes(kind))
         throw new ModelFormatError(configPath, `module '${module}' has unknown kind '${kind}'`);
       const parts: Record<string, Tensor> = {};
       for (const name of names)
         if (name.startsWith(`${module}.`) && !name.slice(module.length + 1).includes('.'))
           parts[name.slice(module.length + 1)] = await source.readTensor(name);
+      if (bias) {
+        if (parts.bias === undefined)
+          throw new ModelFormatError(configPath, `module '${module}' lost its bias`);
+        biases.set(module, parts.bias);
+      }
+      delete parts.bias;
       try {
         replacements.set(module, structuredFromNamedTensors(kind, parts));
       } catch (err) {
@@ -163,5 +181,5 @@ export async function openLlamaFolder(dir: string): Promise<OpenedLlama> {
       }
     }
   }
-  return { config, source, replacements, ...(compression ? { compression } : {}) };
+  return { config, source, replacements, biases, ...(compression ? { compression } : {}) };
 }

@@ -4,6 +4,7 @@ import {
   CpuBackend,
   type RopeOptions,
   type StructuredMatrix,
+  type Tensor,
 } from '@blastkit/core';
 import { applyLinear, disposeLinear, loadLinear, type UploadedLinear } from '../linear.js';
 import { checkedReader, ModelFormatError, type TensorSource } from '../tensor-source.js';
@@ -16,6 +17,8 @@ export interface LlamaLoadOptions {
    * are not read from the source at all, and the layer runs through the structure's own forward.
    */
   replacements?: ReadonlyMap<string, StructuredMatrix>;
+  /** Output biases to add to linears that have none in Llama (ROM's mean compensation), by module name. */
+  biases?: ReadonlyMap<string, Tensor>;
   /** Name of the weight file, for error messages. */
   file?: string;
 }
@@ -77,8 +80,9 @@ export class LlamaModel {
         shapes.get(`${module}.weight`) as [number, number],
         replacements.get(module),
         () => read(`${module}.weight`),
+        options.biases?.get(module),
       );
-    for (const name of replacements.keys())
+    for (const name of [...replacements.keys(), ...(options.biases?.keys() ?? [])])
       if (!shapes.has(`${name}.weight`)) throw new ModelFormatError(file, `no linear '${name}' to replace`);
 
     const embedTensor = await read('model.embed_tokens.weight');

@@ -1,0 +1,254 @@
+/// <reference types="@webgpu/types" preserve="true" />
+import { type BackendTensor, formatShape, InvalidArgumentError, shapeSize } from '@blastkit/core';
+
+// The WebGPU usage and map-mode flags by value: Dawn in Node does not install the GPUBufferUsage globals.
+const USAGE_MAP_READ = 0x1;
+const USAGE_COPY_SRC = 0x4;
+const USAGE_COPY_DST = 0x8;
+const USAGE_UNIFORM = 0x40;
+const USAGE_STORAGE = 0x80;
+const MAP_MODE_READ = 0x1;
+
+/** Parameters travel as one uniform block of 64 u32 words (floats bit-cast), so one layout serves every kernel. */
+export const PARAM_WORDS = 64;
+
+/** The WGSL every kernel starts with: the parameter block and its readers. */
+export const WGSL_PRELUDE = /* wgsl */ `
+@group(0) @binding(0) var<uniform> u: array<vec4<u32>, ${PARAM_WORDS / 4}>;
+fn pu(i: u32) -> u32 { return u[i / 4u][i % 4u]; }
+fn pf(i: u32) -> f32 { return bitcast<f32>(pu(i)); }
+const FLT_MAX = 0x1.fffffep+127f;
+`;
+
+/** A GPU buffer shared by a tensor and its reshapes; destroyed when the last of them is disposed. */
+export class GpuStorage {
+  refs = 1;
+  constructor(readonly buffer: GPUBuffer) {}
+}
+
+/** A tensor handle of the WebGPU backend: a storage buffer and a shape. */
+export class GpuTensor implements BackendTensor {
+  readonly dtype = 'float32' as const;
+  disposed = false;
+  /** Set when the CPU hand-off that fills this tensor failed; download rejects with it. */
+  error?: unknown;
+  constructor(
+    readonly shape: readonly number[],
+    readonly storage: GpuStorage,
+    readonly owner: Runtime,
+  ) {}
+  get size(): number {
+    return shapeSize(this.shape);
+  }
+  get buffer(): GPUBuffer {
+    return this.storage.buffer;
+  }
+}
+
+/** A compute program: the key names everything its WGSL depends on, so one pipeline serves many shapes. */
+export interface Program {
+  key: string;
+  source: () => string;
+}
+
+/** Bits of a float for the parameter block. */
+export function f32Bits(x: number): number {
+  const f = new Float32Array([x]);
+  return new Uint32Array(f.buffer)[0];
+}
+
+/** Workgroup counts for `groups` workgroups along one axis, split over x and y past the per-dimension cap. */
+export function grid(groups: number, maxPerDim: number): [number, number, number] {
+  if (groups <= maxPerDim) return [Math.max(groups, 1), 1, 1];
+  const y = Math.ceil(groups / maxPerDim);
+  if (y > maxPerDim) throw new InvalidArgumentError(`webgpu: ${groups} workgroups exceed ${maxPerDim}²`);
+  return [maxPerDim, y, 1];
+}
+
+/** The WGSL expression of the flat workgroup index for `grid` dispatches. */
+export const FLAT_GROUP = '(wid.y * nwg.x + wid.x)';
+
+/**
+ * The device-side machinery shared by the kernels: buffers, the pipeline cache, dispatch, and the ordering
+ * of work behind CPU hand-offs (operations are synchronous, so while a hand-off is downloading, later GPU
+ * work is chained behind it rather than submitted ahead of it).
+ */
+export class Runtime {
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private pending: Promise<void> | undefined;
+  private failure: unknown;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly backendName: string,
+  ) {}
+
+  get maxBindingBytes(): number {
+    return this.device.limits.maxStorageBufferBindingSize;
+  }
+  get maxGroupsPerDim(): number {
+    return this.device.limits.maxComputeWorkgroupsPerDimension;
+  }
+
+  /** A new storage buffer for a float32 tensor of `shape`; `what` names it in the size error. */
+  alloc(shape: readonly number[], what: string): GpuTensor {
+    const bytes = shapeSize(shape) * 4;
+    if (bytes > this.maxBindingBytes) {
+      throw new InvalidArgumentError(
+        `${this.backendName}: ${what} ${formatShape(shape)} needs ${bytes} bytes, over this device's maxStorageBufferBindingSize of ${this.maxBindingBytes} bytes`,
+      );
+    }
+    const buffer = this.device.createBuffer({
+      // zero-size buffers cannot be bound; a 4-byte one stands in for empty tensors
+      size: Math.max(4, bytes),
+      usage: USAGE_STORAGE | USAGE_COPY_SRC | USAGE_COPY_DST,
+    });
+    return new GpuTensor([...shape], new GpuStorage(buffer), this);
+  }
+
+  /** The live GpuTensor behind a handle, or an error naming the input. */
+  tensor(t: BackendTensor, what: string): GpuTensor {
+    if (!(t instanceof GpuTensor) || t.owner !== this) {
+      throw new InvalidArgumentError(
+        `${this.backendName}: ${what} is not a tensor of this backend (a handle from another backend?)`,
+      );
+    }
+    if (t.disposed) throw new InvalidArgumentError(`${this.backendName}: ${what} was disposed`);
+    return t;
+  }
+
+  /** Runs `work` now, or after the pending CPU hand-offs so the queue sees operations in program order. */
+  enqueue(work: () => void): void {
+    if (!this.pending) {
+      work();
+      return;
+    }
+    this.chain(this.pending.then(work));
+  }
+
+  /** Chains asynchronous work (a CPU hand-off) that later operations must wait for. */
+  enqueueAsync(work: () => Promise<void>): void {
+    this.chain((this.pending ?? Promise.resolve()).then(work));
+  }
+
+  private chain(step: Promise<void>): void {
+    // a failure must not skip the work chained after it: it is kept and reported by the next read
+    const next = step.catch((err) => {
+      this.failure ??= err;
+    });
+    this.pending = next;
+    void next.finally(() => {
+      if (this.pending === next) this.pending = undefined;
+    });
+  }
+
+  /** Records an asynchronous device error; the next read rejects with it. */
+  fail(err: unknown): void {
+    this.failure ??= err;
+  }
+
+  /** Resolves when all chained work has been submitted. */
+  async settle(): Promise<void> {
+    while (this.pending) await this.pending;
+  }
+
+  private pipeline(program: Program): GPUComputePipeline {
+    let p = this.pipelines.get(program.key);
+    if (!p) {
+      const module = this.device.createShaderModule({ label: program.key, code: program.source() });
+      p = this.device.createComputePipeline({
+        label: program.key,
+        layout: 'auto',
+        compute: { module, entryPoint: 'main' },
+      });
+      this.pipelines.set(program.key, p);
+    }
+    return p;
+  }
+
+  /**
+   * Dispatches `program` with the parameter words and buffers bound at 1, 2, … in order (binding 0 is the
+   * parameter block). Every binding must be used by the WGSL: pipelines use the 'auto' layout.
+   */
+  run(program: Program, params: readonly number[], buffers: readonly GpuTensor[], groups: number[]): void {
+    if (params.length > PARAM_WORDS) throw new Error(`${program.key}: ${params.length} parameter words`);
+    const [x, y = 1, z = 1] = groups;
+    const cap = this.maxGroupsPerDim;
+    if (x > cap || y > cap || z > cap) {
+      throw new InvalidArgumentError(
+        `${this.backendName}: ${program.key} needs workgroups [${x},${y},${z}], over maxComputeWorkgroupsPerDimension ${cap}`,
+      );
+    }
+    const pipeline = this.pipeline(program);
+    const words = new Uint32Array(PARAM_WORDS);
+    params.forEach((w, i) => {
+      words[i] = w >>> 0;
+    });
+    this.enqueue(() => {
+      const uniform = this.device.createBuffer({
+        size: words.byteLength,
+        usage: USAGE_UNIFORM | USAGE_COPY_DST,
+      });
+      this.device.queue.writeBuffer(uniform, 0, words);
+      const bindGroup = this.device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: [
+          { binding: 0, resource: { buffer: uniform } },
+          ...buffers.map((t, i) => ({ binding: i + 1, resource: { buffer: t.buffer } })),
+        ],
+      });
+      const encoder = this.device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
+      pass.end();
+      this.device.queue.submit([encoder.finish()]);
+      // destroying after submit is allowed: the buffer lives until the queued work is done
+      uniform.destroy();
+    });
+  }
+
+  /** Writes host floats into a tensor's buffer (in queue order). */
+  write(t: GpuTensor, data: Float32Array | Int32Array | Uint32Array): void {
+    // a deferred write must not see the caller's later changes to its array
+    if (this.pending) data = data.slice();
+    this.enqueue(() => {
+      if (data.byteLength > 0) this.device.queue.writeBuffer(t.buffer, 0, data);
+    });
+  }
+
+  /** Reads a tensor's buffer back through a staging buffer, after everything queued before. */
+  async read(t: GpuTensor): Promise<Float32Array> {
+    await this.settle();
+    if (this.failure !== undefined) {
+      const err = this.failure;
+      this.failure = undefined;
+      throw err;
+    }
+    if (t.error !== undefined) throw t.error;
+    return this.readNow(t);
+  }
+
+  /** Reads a buffer back without waiting for chained work: for the hand-offs, which are part of the chain. */
+  async readNow(t: GpuTensor): Promise<Float32Array> {
+    const bytes = t.size * 4;
+    if (bytes === 0) return new Float32Array(0);
+    const staging = this.device.createBuffer({ size: bytes, usage: USAGE_MAP_READ | USAGE_COPY_DST });
+    const encoder = this.device.createCommandEncoder();
+    encoder.copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
+    this.device.queue.submit([encoder.finish()]);
+    await staging.mapAsync(MAP_MODE_READ);
+    const out = new Float32Array(staging.getMappedRange().slice(0));
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  /** Drops one reference to the tensor's buffer, destroying it with the last (in queue order). */
+  release(t: GpuTensor): void {
+    if (t.disposed) return;
+    t.disposed = true;
+    if (--t.storage.refs === 0) this.enqueue(() => t.storage.buffer.destroy());
+  }
+}

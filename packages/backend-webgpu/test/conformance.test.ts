@@ -1,0 +1,25 @@
+import { describeBackendConformance } from '@blastkit/core/test';
+import { expect, it } from 'vitest';
+import { WebGpuBackend } from '../src/index.js';
+
+// CI machines have no GPU: the suite runs on Dawn's OpenGL ES backend over Mesa's llvmpipe. A missing adapter
+// is a failure, never a skip: the suite's beforeAll throws (vitest then marks the suite's tests skipped but
+// the file failed), and this test fails on its own so the failure is also counted as a failed test.
+it('finds the software adapter', async () => {
+  const backend = await WebGpuBackend.create({ adapter: 'software' });
+  expect(backend.adapterInfo).toMatch(/opengles/);
+  await backend.close();
+});
+
+describeBackendConformance({
+  name: 'webgpu (software adapter)',
+  createBackend: async () => {
+    const backend = await WebGpuBackend.create({ adapter: 'software' });
+    console.info(`webgpu conformance on ${backend.adapterInfo}`);
+    return backend;
+  },
+  // The suite's defaults (1e-5 of the output's scale + 1e-6) hold for every kernel: f32 with sums in another
+  // order than the reference (tiles of 16, tree reductions over 64 invocations) stays within a few ulps at the
+  // suite's sizes. Stated here so a looser per-kernel tolerance has to be a visible, explained change.
+  tolerance: { relative: 1e-5, absolute: 1e-6 },
+});
