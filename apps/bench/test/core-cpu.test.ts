@@ -49,11 +49,13 @@ describe('quality-cpu benchmark suite', () => {
       'blast@0.2',
       'blast-data@0.2',
       'lowrank@0.2',
+      'rom@0.2',
       'monarch@0.2',
       'block-diag@0.2',
       'blast@0.5',
       'blast-data@0.5',
       'lowrank@0.5',
+      'rom@0.5',
       'monarch@0.5',
       'block-diag@0.5',
     ]);

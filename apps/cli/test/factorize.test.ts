@@ -225,8 +225,8 @@ describe('blastkit factorize', () => {
         /unknown backend 'warp-drive'/,
       ],
       [
-        { input: at('A.npy'), method: 'lowrank', rank: 2, backend: 'webgpu', out },
-        /--backend webgpu: .*use --backend cpu/,
+        { input: at('A.npy'), method: 'lowrank', rank: 2, backend: 'tfjs', out },
+        /--backend tfjs: .*use --backend cpu/,
       ],
     ];
     for (const [options, message] of cases) {
