@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { runConvergenceCpu } from './suites/convergence-cpu.js';
 import { runCoreCpu } from './suites/core-cpu.js';
 import { runFactorizeCpu } from './suites/factorize-cpu.js';
 import { runModelsCpu } from './suites/models-cpu.js';
@@ -8,6 +9,7 @@ const full = process.argv.includes('--full');
 const SUITES: Record<string, (quick: boolean) => unknown> = {
   'core-cpu': (quick) => runCoreCpu({ quick }),
   'factorize-cpu': (quick) => runFactorizeCpu({ quick, full }),
+  'convergence-cpu': (quick) => runConvergenceCpu({ quick }),
   'models-cpu': (quick) => runModelsCpu({ quick }),
   'quality-cpu': (quick) => runQualityCpu({ quick }),
 };

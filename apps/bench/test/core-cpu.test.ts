@@ -66,3 +66,12 @@ describe('quality-cpu benchmark suite', () => {
     }
   }, 300_000);
 });
+
+describe('convergence-cpu benchmark suite', () => {
+  it('runs PrecGD and GD at r = r* and 2r* on the same target, in quick mode', async () => {
+    const { runConvergenceCpu } = await import('../src/suites/convergence-cpu.js');
+    const result = await runConvergenceCpu({ quick: true });
+    expect(result.runs.map((r) => `${r.method}@${r.rank}`)).toEqual(['precgd@4', 'gd@4', 'precgd@8', 'gd@8']);
+    for (const r of result.runs) expect(r.curve.length).toBeGreaterThan(1);
+  });
+});
