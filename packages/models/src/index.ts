@@ -18,8 +18,11 @@ export { saveReferenceBlastLlama } from './compress/reference-format.js';
 export {
   COMPRESSION_FORMAT_VERSION,
   type CompressionConfig,
+  type OpenedFolder,
   type OpenedLlama,
+  openCompressedFolder,
   openLlamaFolder,
+  saveCompressedFolder,
   saveCompressedLlama,
   saveDenseLlama,
 } from './compress/saved.js';

@@ -9,7 +9,7 @@ import {
 } from '@blastkit/core';
 import { type TensorEntry, writeSafetensors } from '@blastkit/safetensors';
 import { SafetensorsSource } from '../hf/safetensors-source.js';
-import { type LlamaConfig, llamaConfigFromHf, llamaConfigToHf, llamaWeightShapes } from '../llama/config.js';
+import { type LlamaConfig, llamaConfigFromHf, llamaConfigToHf } from '../llama/config.js';
 import { ModelFormatError, type TensorSource } from '../tensor-source.js';
 
 /** Version of the `compression_config` block; bumped when its meaning changes. */
@@ -27,26 +27,38 @@ export interface CompressionConfig {
 }
 
 /**
- * Writes a compressed Llama as a folder: `config.json` (Hugging Face's, plus `compression_config`) and
- * `model.safetensors` holding the dense weights that were kept and, for each replaced module, its factors as
- * `<module>.<B|C|D|U|V|L|R|blocks>`. The folder is written to a temporary sibling and renamed into place.
+ * Writes a compressed model as a folder: `config.json` (the model's own config object, plus
+ * `compression_config`) and `model.safetensors` holding every tensor of `source` that was kept and, for each
+ * replaced module, its factors as `<module>.<B|C|D|U|V|L|R|blocks>` (and `<module>.bias` for ROM) instead of
+ * `<module>.weight`. Kept tensors stream through one at a time; the folder is written to a temporary sibling
+ * and renamed into place. Works for every architecture: modules are named as in the weight file.
  */
-export async function saveCompressedLlama(
+export async function saveCompressedFolder(
   dir: string,
-  config: LlamaConfig,
+  configJson: Record<string, unknown>,
   source: TensorSource,
   replacements: ReadonlyMap<string, StructuredMatrix>,
   info: { method: string; [extra: string]: unknown } | null,
   biases: ReadonlyMap<string, Tensor> = new Map(),
 ): Promise<void> {
+  const names = new Set(source.names());
+  for (const module of replacements.keys())
+    if (!names.has(`${module}.weight`))
+      throw new ModelFormatError(dir, `no weight '${module}.weight' to replace`);
+  for (const module of biases.keys())
+    if (names.has(`${module}.bias`))
+      throw new ModelFormatError(
+        dir,
+        `'${module}' already has a bias; a second one (ROM's) cannot be stored`,
+      );
   const tensors: Record<string, TensorEntry> = {};
   const modules: CompressionConfig['modules'] = {};
-  for (const [name, shape] of llamaWeightShapes(config)) {
-    const module = name.endsWith('.weight') ? name.slice(0, -'.weight'.length) : name;
-    const structured = replacements.get(module);
-    if (structured === undefined) {
+  for (const name of names) {
+    const module = name.endsWith('.weight') ? name.slice(0, -'.weight'.length) : undefined;
+    const structured = module === undefined ? undefined : replacements.get(module);
+    if (module === undefined || structured === undefined) {
       // read when the writer reaches it: the kept weights stream through one tensor at a time
-      tensors[name] = { shape, load: () => source.readTensor(name) };
+      tensors[name] = { shape: source.shapeOf(name), load: () => source.readTensor(name) };
       continue;
     }
     for (const [part, t] of Object.entries(structured.toNamedTensors())) tensors[`${module}.${part}`] = t;
@@ -59,16 +71,29 @@ export async function saveCompressedLlama(
   }
   const compression: CompressionConfig | undefined =
     info === null ? undefined : { format_version: COMPRESSION_FORMAT_VERSION, ...info, modules };
+  const { compression_config: _, ...plain } = configJson;
   const temp = `${dir}.partial-${process.pid}`;
   await rm(temp, { recursive: true, force: true });
   await mkdir(temp, { recursive: true });
   await writeSafetensors(join(temp, 'model.safetensors'), tensors, { format: 'pt' });
   await writeFile(
     join(temp, 'config.json'),
-    `${JSON.stringify({ ...llamaConfigToHf(config), ...(compression ? { compression_config: compression } : {}) }, null, 2)}\n`,
+    `${JSON.stringify({ ...plain, ...(compression ? { compression_config: compression } : {}) }, null, 2)}\n`,
   );
   await rm(dir, { recursive: true, force: true });
   await rename(temp, dir);
+}
+
+/** `saveCompressedFolder` for a Llama: the config written as transformers' LlamaConfig. */
+export function saveCompressedLlama(
+  dir: string,
+  config: LlamaConfig,
+  source: TensorSource,
+  replacements: ReadonlyMap<string, StructuredMatrix>,
+  info: { method: string; [extra: string]: unknown } | null,
+  biases: ReadonlyMap<string, Tensor> = new Map(),
+): Promise<void> {
+  return saveCompressedFolder(dir, llamaConfigToHf(config), source, replacements, info, biases);
 }
 
 /**
@@ -81,31 +106,43 @@ export async function saveDenseLlama(
   source: TensorSource,
   replacements: ReadonlyMap<string, StructuredMatrix>,
 ): Promise<void> {
-  const dense = new DenseReplacements(replacements);
-  await saveCompressedLlama(dir, config, new DenseSource(source, dense), new Map(), null);
+  await saveCompressedLlama(dir, config, new DenseSource(source, replacements), new Map(), null);
 }
 
-/** The replacements' dense matrices under `<module>.weight`, computed when read. */
-class DenseReplacements {
-  constructor(readonly replacements: ReadonlyMap<string, StructuredMatrix>) {}
-  get(name: string): Tensor | undefined {
-    return this.replacements.get(name.replace(/\.weight$/, ''))?.toDense();
-  }
-}
-
+/** A source where each replaced module reads as its dense `<module>.weight`, multiplied out when read. */
 class DenseSource implements TensorSource {
   constructor(
     private readonly source: TensorSource,
-    private readonly dense: DenseReplacements,
+    private readonly replacements: ReadonlyMap<string, StructuredMatrix>,
   ) {}
   names() {
-    return this.source.names();
+    return [...this.source.names(), ...[...this.replacements.keys()].map((m) => `${m}.weight`)];
+  }
+  shapeOf(name: string) {
+    return this.replacements.get(name.replace(/\.weight$/, ''))?.shape ?? this.source.shapeOf(name);
+  }
+  async readTensor(name: string) {
+    return this.replacements.get(name.replace(/\.weight$/, ''))?.toDense() ?? this.source.readTensor(name);
+  }
+  close() {
+    return this.source.close();
+  }
+}
+
+/** A source without some of its tensors (a compressed folder's factor tensors, once rebuilt as replacements). */
+class KeptSource implements TensorSource {
+  constructor(
+    private readonly source: TensorSource,
+    private readonly hidden: ReadonlySet<string>,
+  ) {}
+  names() {
+    return this.source.names().filter((n) => !this.hidden.has(n));
   }
   shapeOf(name: string) {
     return this.source.shapeOf(name);
   }
-  async readTensor(name: string) {
-    return this.dense.get(name) ?? this.source.readTensor(name);
+  readTensor(name: string) {
+    return this.source.readTensor(name);
   }
   close() {
     return this.source.close();
@@ -128,9 +165,11 @@ function describe(m: StructuredMatrix): CompressionConfig['modules'][string] {
   }
 }
 
-/** What `openLlamaFolder` returns: enough to `LlamaModel.load(source, config, { replacements })`. */
-export interface OpenedLlama {
-  config: LlamaConfig;
+/** A model folder opened with its compression undone into replacements: what every adapter's `load` takes. */
+export interface OpenedFolder {
+  /** config.json as written (with `compression_config`, if any). */
+  json: Record<string, unknown>;
+  /** The kept weights (the factor tensors of replaced modules are not listed). */
   source: TensorSource;
   replacements: Map<string, StructuredMatrix>;
   /** Output biases of replaced modules (ROM's mean compensation). */
@@ -138,18 +177,22 @@ export interface OpenedLlama {
   compression?: CompressionConfig;
 }
 
-/** Opens a Hugging Face Llama folder, compressed (with `compression_config`) or not. */
-export async function openLlamaFolder(dir: string): Promise<OpenedLlama> {
+/** Opens any model folder (config.json + model.safetensors or shards), compressed by blastkit or not. */
+export async function openCompressedFolder(dir: string): Promise<OpenedFolder> {
   const configPath = join(dir, 'config.json');
-  const json = JSON.parse(
-    await readFile(configPath, 'utf8').catch(() => {
-      throw new ModelFormatError(configPath, 'cannot read (is this a model folder?)');
-    }),
-  );
-  const config = llamaConfigFromHf(json, configPath);
-  const source = await SafetensorsSource.openFolder(dir);
+  const text = await readFile(configPath, 'utf8').catch(() => {
+    throw new ModelFormatError(configPath, 'cannot read (is this a model folder?)');
+  });
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ModelFormatError(configPath, `is not JSON (${(err as Error).message})`);
+  }
+  const raw = await SafetensorsSource.openFolder(dir);
   const replacements = new Map<string, StructuredMatrix>();
   const biases = new Map<string, Tensor>();
+  const hidden = new Set<string>();
   const compression = json.compression_config as CompressionConfig | undefined;
   if (compression !== undefined) {
     if (compression.format_version !== COMPRESSION_FORMAT_VERSION)
@@ -157,20 +200,24 @@ export async function openLlamaFolder(dir: string): Promise<OpenedLlama> {
         configPath,
         `compression_config format_version ${compression.format_version} is not supported (${COMPRESSION_FORMAT_VERSION} is)`,
       );
-    const names = new Set(source.names());
+    const names = raw.names();
     for (const [module, { kind, bias }] of Object.entries(compression.modules ?? {})) {
       if (!STRUCTURE_KINDS.includes(kind))
         throw new ModelFormatError(configPath, `module '${module}' has unknown kind '${kind}'`);
       const parts: Record<string, Tensor> = {};
-      for (const name of names)
-        if (name.startsWith(`${module}.`) && !name.slice(module.length + 1).includes('.'))
-          parts[name.slice(module.length + 1)] = await source.readTensor(name);
+      for (const name of names) {
+        const part = name.startsWith(`${module}.`) ? name.slice(module.length + 1) : undefined;
+        // a module's own dense bias (GPT-2, ViT, DiT) is a kept weight, not part of the structure
+        if (part === undefined || part.includes('.') || (part === 'bias' && !bias)) continue;
+        parts[part] = await raw.readTensor(name);
+        hidden.add(name);
+      }
       if (bias) {
         if (parts.bias === undefined)
           throw new ModelFormatError(configPath, `module '${module}' lost its bias`);
         biases.set(module, parts.bias);
+        delete parts.bias;
       }
-      delete parts.bias;
       try {
         replacements.set(module, structuredFromNamedTensors(kind, parts));
       } catch (err) {
@@ -181,5 +228,27 @@ export async function openLlamaFolder(dir: string): Promise<OpenedLlama> {
       }
     }
   }
-  return { config, source, replacements, biases, ...(compression ? { compression } : {}) };
+  return {
+    json,
+    source: new KeptSource(raw, hidden),
+    replacements,
+    biases,
+    ...(compression ? { compression } : {}),
+  };
+}
+
+/** What `openLlamaFolder` returns: enough to `LlamaModel.load(source, config, { replacements, biases })`. */
+export interface OpenedLlama extends Omit<OpenedFolder, 'json'> {
+  config: LlamaConfig;
+}
+
+/** Opens a Hugging Face Llama folder, compressed (with `compression_config`) or not. */
+export async function openLlamaFolder(dir: string): Promise<OpenedLlama> {
+  const { json, ...opened } = await openCompressedFolder(dir);
+  try {
+    return { config: llamaConfigFromHf(json, join(dir, 'config.json')), ...opened };
+  } catch (err) {
+    await opened.source.close();
+    throw err;
+  }
 }
