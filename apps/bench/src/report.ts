@@ -18,9 +18,10 @@ export function svgLinePlot(
   series: { name: string; points: [number, number][] }[],
   options: { title: string; xLabel: string; yLabel: string; logY?: boolean },
 ): string {
-  const W = 560;
+  // the legend gets its own column on the right, so it never covers a curve
+  const W = 700;
   const H = 320;
-  const pad = { l: 64, r: 16, t: 28, b: 44 };
+  const pad = { l: 64, r: 170, t: 28, b: 44 };
   const ty = (y: number) => (options.logY ? Math.log10(Math.max(y, 1e-12)) : y);
   const all = series.flatMap((s) => s.points);
   const xs = all.map((p) => p[0]);
@@ -30,8 +31,13 @@ export function svgLinePlot(
   const sx = (x: number) => pad.l + ((x - x0) / (x1 - x0 || 1)) * (W - pad.l - pad.r);
   const sy = (y: number) => H - pad.b - ((ty(y) - y0) / (y1 - y0 || 1)) * (H - pad.t - pad.b);
   const ticks = (a: number, b: number) => Array.from({ length: 5 }, (_, i) => a + ((b - a) * i) / 4);
-  const fmt = (v: number) =>
-    Math.abs(v) >= 100 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(1) : v.toFixed(2);
+  const fmt = (v: number) => {
+    const a = Math.abs(v);
+    if (v === 0) return '0';
+    if (a >= 10000 || a < 0.01) return v.toExponential(1);
+    if (a >= 10) return v.toFixed(0);
+    return String(Number(v.toPrecision(2)));
+  };
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
     `<text x="${W / 2}" y="16" text-anchor="middle" font-size="13">${escapeHtml(options.title)}</text>`,
@@ -54,9 +60,11 @@ export function svgLinePlot(
       .map((p, k) => `${k === 0 ? 'M' : 'L'}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`)
       .join('');
     parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.6"/>`);
+    const ly = pad.t + 16 * (i + 1);
     parts.push(
-      `<text x="${W - pad.r - 4}" y="${pad.t + 14 * (i + 1)}" text-anchor="end" fill="${color}">${escapeHtml(s.name)}</text>`,
+      `<line x1="${W - pad.r + 12}" y1="${ly - 4}" x2="${W - pad.r + 30}" y2="${ly - 4}" stroke="${color}" stroke-width="2"/>`,
     );
+    parts.push(`<text x="${W - pad.r + 36}" y="${ly}" fill="#222">${escapeHtml(s.name)}</text>`);
   });
   parts.push('</svg>');
   return parts.join('\n');
@@ -85,7 +93,7 @@ export function renderSuite(r: Json): { title: string; html: string; markdown: s
       const plots = r.results.map((x: Json) =>
         svgLinePlot(
           [
-            { name: 'faithful PrecGD (300 steps)', points: x.curves.faithful },
+            { name: 'faithful PrecGD', points: x.curves.faithful },
             { name: 'fast solver', points: x.curves.fast },
           ],
           {
