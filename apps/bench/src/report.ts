@@ -39,7 +39,8 @@ export function svgLinePlot(
     return String(Number(v.toPrecision(2)));
   };
   const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" role="img" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<title>${escapeHtml(options.title)}</title>`,
     `<text x="${W / 2}" y="16" text-anchor="middle" font-size="13">${escapeHtml(options.title)}</text>`,
     `<line x1="${pad.l}" y1="${H - pad.b}" x2="${W - pad.r}" y2="${H - pad.b}" stroke="#333"/>`,
     `<line x1="${pad.l}" y1="${pad.t}" x2="${pad.l}" y2="${H - pad.b}" stroke="#333"/>`,
@@ -190,7 +191,7 @@ export function renderSuite(r: Json): { title: string; html: string; markdown: s
 
 export function renderReport(results: Json[]): { html: string; markdown: string } {
   const sections = results.map(renderSuite);
-  const html = `<!doctype html><html><head><meta charset="utf-8"><title>blastkit benchmarks</title>
+  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>blastkit benchmarks</title>
 <style>body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f4f4f4}svg{margin:0.5em 1em 0 0}</style>
 </head><body><h1>blastkit benchmarks</h1>

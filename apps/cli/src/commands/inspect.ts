@@ -71,6 +71,12 @@ export async function runInspect(path: string, dryRun?: DryRunOptions): Promise<
         const shape = [...opened.source.shapeOf(name)];
         return { name, dtype: 'F32', shape, parameters: count(shape) };
       });
+      // a compressed folder stores each replaced module as its factors (and ROM's bias): list those too
+      for (const [module, matrix] of opened.replacements)
+        for (const [part, t] of Object.entries(matrix.toNamedTensors()))
+          tensors.push({ name: `${module}.${part}`, dtype: 'F32', shape: [...t.shape], parameters: t.size });
+      for (const [module, bias] of opened.biases)
+        tensors.push({ name: `${module}.bias`, dtype: 'F32', shape: [...bias.shape], parameters: bias.size });
       let linearParameters = 0;
       let linearFlops = 0;
       for (const t of tensors) {
@@ -84,6 +90,7 @@ export async function runInspect(path: string, dryRun?: DryRunOptions): Promise<
         linearParameters += m.parameterCount;
         linearFlops += m.flops(1);
       }
+      for (const b of opened.biases.values()) linearParameters += b.size;
       let plan: AllocationPlan | undefined;
       if (dryRun) {
         if (opened.replacements.size > 0) throw new UsageError(`${opened.description} is already compressed`);
