@@ -45,9 +45,11 @@ export { type DitLoadOptions, DitModel, openDitFolder, timestepEmbedding } from 
 export {
   type DdimOptions,
   type DdimSchedule,
+  type DdpmOptions,
   type DitDenoiser,
   ddimSample,
   ddimSchedule,
+  ddpmSample,
   linearBetaSchedule,
   spaceTimesteps,
 } from './dit/sampler.js';

@@ -15,7 +15,13 @@ import {
   ditWeightShapes,
 } from '../src/dit/config.js';
 import { DitModel, openDitFolder, timestepEmbedding } from '../src/dit/model.js';
-import { ddimSample, ddimSchedule, linearBetaSchedule, spaceTimesteps } from '../src/dit/sampler.js';
+import {
+  ddimSample,
+  ddimSchedule,
+  ddpmSample,
+  linearBetaSchedule,
+  spaceTimesteps,
+} from '../src/dit/sampler.js';
 import type { TensorSource } from '../src/tensor-source.js';
 
 interface Golden {
@@ -25,6 +31,12 @@ interface Golden {
     noise: number[];
     labels: number[];
     runs: { steps: number; cfgScale: number | null; clipDenoised: boolean; sample: number[] }[];
+  };
+  ddpm: {
+    noise: number[];
+    labels: number[];
+    stepNoises: number[][];
+    runs: { steps: number; cfgScale: number | null; sample: number[] }[];
   };
   space_timesteps: { num_timesteps: number; count: number; steps: number[] }[];
 }
@@ -165,6 +177,28 @@ describe('DDIM sampler against DiT diffusion/', () => {
       });
       expect(seen).toEqual([999, 749, 500, 250, 0]);
       expect(relativeMaxError(sample, run.sample)).toBeLessThan(1e-3);
+    });
+  }
+
+  for (const [i, run] of golden.ddpm.runs.entries()) {
+    it(`5-step ancestral DDPM (learned variance) with given noises matches the Python sampler (run ${i}: cfg ${run.cfgScale})`, async () => {
+      const sample = await ddpmSample(model, {
+        labels: golden.ddpm.labels,
+        noise: image(golden.ddpm.noise),
+        steps: run.steps,
+        cfgScale: run.cfgScale ?? undefined,
+        stepNoise: (k) => image(golden.ddpm.stepNoises[k]),
+      });
+      expect(relativeMaxError(sample, run.sample)).toBeLessThan(1e-3);
+      // the variance channels matter here (unlike DDIM): a different step noise moves the sample
+      const other = await ddpmSample(model, {
+        labels: golden.ddpm.labels,
+        noise: image(golden.ddpm.noise),
+        steps: run.steps,
+        cfgScale: run.cfgScale ?? undefined,
+        seed: 5,
+      });
+      expect(relativeMaxError(other, run.sample)).toBeGreaterThan(1e-3);
     });
   }
 

@@ -90,32 +90,48 @@ export function ddimSchedule(steps: number, numTimesteps = 1000): DdimSchedule {
   return { timesteps, alphasCumprod };
 }
 
+/** One sampler step: the next x from the current x and the model output, at schedule index `s`. */
+type SamplerUpdate = (args: {
+  x: Float32Array;
+  out: Tensor;
+  s: number;
+  step: number;
+  alphasCumprod: Float64Array;
+  N: number;
+  per: number;
+  outPer: number;
+}) => Float32Array;
+
 /**
- * Deterministic DDIM (η = 0) from noise to samples with a DiT predicting ε, as DiT's `ddim_sample_loop` over
- * `create_diffusion(str(steps))`: x₀ = (x − √(1−ᾱ)·ε)/√ᾱ, then x ← √ᾱ′·x₀ + √(1−ᾱ′)·ε. With learn_sigma the
- * variance channels are ignored (they only matter for ancestral sampling). Returns x₀ [N, C, S, S].
+ * The loop both samplers share: initial noise (given or seeded), the respaced schedule walked from the last
+ * timestep down, and classifier-free guidance batched as DiT's sample.py does ([x; x] with [labels; null],
+ * keeping the first half).
  */
-export async function ddimSample(model: DitDenoiser, options: DdimOptions): Promise<Tensor> {
+async function runSampler(
+  model: DitDenoiser,
+  options: DdimOptions,
+  name: string,
+  update: SamplerUpdate,
+): Promise<Tensor> {
   const c = model.config;
   const labels = Int32Array.from(options.labels);
   const N = labels.length;
-  if (N === 0) throw new InvalidArgumentError('ddimSample: no labels, so no samples to draw');
+  if (N === 0) throw new InvalidArgumentError(`${name}: no labels, so no samples to draw`);
   const shape = [N, c.inChannels, c.inputSize, c.inputSize];
   const per = c.inChannels * c.inputSize * c.inputSize;
   let x: Float32Array;
   if (options.noise !== undefined) {
     const s = options.noise.shape;
     if (s.length !== 4 || s.some((d, i) => d !== shape[i]))
-      throw new ShapeError(`ddimSample: noise has shape [${s}], expected [${shape}] (one per label)`);
+      throw new ShapeError(`${name}: noise has shape [${s}], expected [${shape}] (one per label)`);
     x = options.noise.data.slice();
   } else x = new Rng(options.seed ?? 0).fillNormal(new Float32Array(N * per)) as Float32Array;
   const guided = options.cfgScale !== undefined;
   if (guided && !(c.classDropoutProb > 0))
-    throw new InvalidArgumentError('ddimSample: cfgScale needs the null class, but class_dropout_prob is 0');
+    throw new InvalidArgumentError(`${name}: cfgScale needs the null class, but class_dropout_prob is 0`);
   const { timesteps, alphasCumprod } = ddimSchedule(options.steps ?? 50, options.diffusionSteps ?? 1000);
-  // guidance runs [x; x] with [labels; null] and keeps the first half, as sample.py batches it
   const yIn = guided ? Int32Array.from([...labels, ...new Array<number>(N).fill(c.numClasses)]) : labels;
-  const f = Math.fround; // the repo extracts its float64 coefficients as float32
+  const outPer = c.outChannels * c.inputSize * c.inputSize;
   for (let s = timesteps.length - 1, step = 0; s >= 0; s--, step++) {
     const tIn = new Float32Array(yIn.length).fill(timesteps[s]);
     let out: Tensor;
@@ -125,13 +141,27 @@ export async function ddimSample(model: DitDenoiser, options: DdimOptions): Prom
       xx.data.set(x, N * per);
       out = await model.forwardWithCfg(xx, tIn, yIn, options.cfgScale as number);
     } else out = await model.forward(new Tensor(shape, x), tIn, yIn);
+    x = update({ x, out, s, step, alphasCumprod, N, per, outPer });
+    options.onStep?.(step, timesteps[s]);
+  }
+  return new Tensor(shape, x);
+}
+
+const f32 = Math.fround; // the repo extracts its float64 coefficients as float32
+
+/**
+ * Deterministic DDIM (η = 0) from noise to samples with a DiT predicting ε, as DiT's `ddim_sample_loop` over
+ * `create_diffusion(str(steps))`: x₀ = (x − √(1−ᾱ)·ε)/√ᾱ, then x ← √ᾱ′·x₀ + √(1−ᾱ′)·ε. With learn_sigma the
+ * variance channels are ignored (they only matter for ancestral sampling). Returns x₀ [N, C, S, S].
+ */
+export function ddimSample(model: DitDenoiser, options: DdimOptions): Promise<Tensor> {
+  return runSampler(model, options, 'ddimSample', ({ x, out, s, alphasCumprod, N, per, outPer }) => {
     const ab = alphasCumprod[s];
-    const abPrev = f(s > 0 ? alphasCumprod[s - 1] : 1);
-    const r = f(Math.sqrt(1 / ab));
-    const rm1 = f(Math.sqrt(1 / ab - 1));
+    const abPrev = f32(s > 0 ? alphasCumprod[s - 1] : 1);
+    const r = f32(Math.sqrt(1 / ab));
+    const rm1 = f32(Math.sqrt(1 / ab - 1));
     const keepX0 = Math.sqrt(abPrev);
     const keepEps = Math.sqrt(1 - abPrev);
-    const outPer = c.outChannels * c.inputSize * c.inputSize;
     const next = new Float32Array(x.length);
     for (let n = 0; n < N; n++)
       for (let i = 0; i < per; i++) {
@@ -143,10 +173,68 @@ export async function ddimSample(model: DitDenoiser, options: DdimOptions): Prom
         const eps0 = (r * xi - x0) / rm1;
         next[n * per + i] = x0 * keepX0 + keepEps * eps0;
       }
-    x = next;
-    options.onStep?.(step, timesteps[s]);
-  }
-  return new Tensor(shape, x);
+    return next;
+  });
+}
+
+export interface DdpmOptions extends DdimOptions {
+  /**
+   * The noise z added after step k (k = 0 first; none after the last step, t = 0), [N, C, S, S]. Default: drawn
+   * N(0, 1) from core's Rng seeded with seed + 1 + k.
+   */
+  stepNoise?: (step: number) => Tensor;
+}
+
+/**
+ * Ancestral DDPM sampling, DiT's default (`p_sample_loop` over `create_diffusion(str(steps))`), with the learned
+ * variance: the model's second C channels v interpolate log σ² between the clipped posterior variance and β
+ * (frac = (v + 1)/2), and x ← μ̃(x₀, x) + σ·z, where x₀ = (x − √(1−ᾱ)·ε)/√ᾱ. Needs learn_sigma.
+ */
+export function ddpmSample(model: DitDenoiser, options: DdpmOptions): Promise<Tensor> {
+  if (!model.config.learnSigma)
+    throw new InvalidArgumentError(
+      'ddpmSample: the model predicts no variance (learn_sigma false); use ddimSample',
+    );
+  return runSampler(model, options, 'ddpmSample', ({ x, out, s, step, alphasCumprod, N, per, outPer }) => {
+    const ab = alphasCumprod[s];
+    const abPrev = s > 0 ? alphasCumprod[s - 1] : 1;
+    const beta = 1 - ab / abPrev;
+    // the posterior variance at index 0 is 0: the clipped log takes index 1's value there, as the repo does
+    const postVar = (k: number) => {
+      const a = alphasCumprod[k];
+      const ap = k > 0 ? alphasCumprod[k - 1] : 1;
+      return ((1 - a / ap) * (1 - ap)) / (1 - a);
+    };
+    const minLog = f32(Math.log(postVar(s > 0 ? s : Math.min(1, alphasCumprod.length - 1))));
+    const maxLog = f32(Math.log(beta));
+    const r = f32(Math.sqrt(1 / ab));
+    const rm1 = f32(Math.sqrt(1 / ab - 1));
+    const coef1 = f32((beta * Math.sqrt(abPrev)) / (1 - ab));
+    const coef2 = f32(((1 - abPrev) * Math.sqrt(1 - beta)) / (1 - ab));
+    let z: Float32Array | undefined;
+    if (s > 0) {
+      const noise = options.stepNoise?.(step);
+      if (noise !== undefined && noise.size !== N * per)
+        throw new ShapeError(`ddpmSample: step ${step} noise has ${noise.size} values, expected ${N * per}`);
+      z =
+        noise?.data ??
+        (new Rng((options.seed ?? 0) + 1 + step).fillNormal(new Float32Array(N * per)) as Float32Array);
+    }
+    const next = new Float32Array(x.length);
+    for (let n = 0; n < N; n++)
+      for (let i = 0; i < per; i++) {
+        const xi = x[n * per + i];
+        const eps = out.data[n * outPer + i];
+        const v = out.data[n * outPer + per + i]; // the variance channels follow the ε channels
+        let x0 = r * xi - rm1 * eps;
+        if (options.clipDenoised) x0 = Math.min(1, Math.max(-1, x0));
+        const mean = coef1 * x0 + coef2 * xi;
+        const frac = (v + 1) / 2;
+        const logVar = frac * maxLog + (1 - frac) * minLog;
+        next[n * per + i] = z === undefined ? mean : mean + Math.exp(0.5 * logVar) * z[n * per + i];
+      }
+    return next;
+  });
 }
 
 /** Python's round(): to the nearest integer, ties to even. */
