@@ -17,6 +17,7 @@ import {
   openHfGpt2,
   openHfVit,
   saveCompressedFolder,
+  type TensorSource,
   VitModel,
   vitConfigFromHf,
 } from '../src/index.js';
@@ -50,7 +51,7 @@ describe('compressed folders for every architecture', () => {
       const w = await source.readTensor(`${m}.weight`);
       replacements.set(m, await lowRankFactorize(cpuKernels.transpose(w, [1, 0]), 6));
     }
-    const run = async (s: typeof source, r: Map<string, StructuredMatrix>, c = config) => {
+    const run = async (s: TensorSource, r: Map<string, StructuredMatrix>, c = config) => {
       const model = await Gpt2Model.load(s, c, { backend: be, replacements: r });
       return (await be.download(model.forward(ids, model.newCache()))).data;
     };
@@ -73,7 +74,7 @@ describe('compressed folders for every architecture', () => {
       ['vit.encoder.layer.0.intermediate.dense', 'vit.encoder.layer.1.attention.attention.query'],
       { method: 'blast', ratio: 0.5, blocks: 4, steps: 5 },
     );
-    const run = async (s: typeof source, r: Map<string, StructuredMatrix>, c = config) =>
+    const run = async (s: TensorSource, r: Map<string, StructuredMatrix>, c = config) =>
       (await be.download((await VitModel.load(s, c, { backend: be, replacements: r })).forward(pixels))).data;
     const before = await run(source, replacements);
     await saveCompressedFolder(join(dir, 'vit'), json('tiny-vit'), source, replacements, { method: 'test' });
@@ -95,7 +96,7 @@ describe('compressed folders for every architecture', () => {
         ratio: 0.4,
       },
     );
-    const run = async (s: typeof source, r: Map<string, StructuredMatrix>, c = config) => {
+    const run = async (s: TensorSource, r: Map<string, StructuredMatrix>, c = config) => {
       const model = await DitModel.load(s, c, { backend: be, replacements: r });
       return (await model.forward(x, Float32Array.of(250), Int32Array.of(3))).data;
     };

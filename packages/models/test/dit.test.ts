@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CpuBackend, DenseMatrix, type StructuredMatrix, Tensor } from '@blastkit/core';
+import { maxRelativeError } from '@blastkit/core/test';
 import { lowRankFactorize } from '@blastkit/factorize';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -47,17 +48,7 @@ const golden = JSON.parse(readFileSync(join(fixtures, 'dit-golden.json'), 'utf8'
 const be = new CpuBackend();
 const image = (data: number[]) => new Tensor([data.length / 256, 4, 8, 8], Float32Array.from(data));
 
-/** Max |a − b| / max |b| over the whole output. */
-function relativeMaxError(got: Tensor, want: number[]): number {
-  expect(got.size).toBe(want.length);
-  let err = 0;
-  let scale = 0;
-  want.forEach((w, i) => {
-    err = Math.max(err, Math.abs(got.data[i] - w));
-    scale = Math.max(scale, Math.abs(w));
-  });
-  return err / scale;
-}
+const relativeMaxError = maxRelativeError;
 
 /** A source that hides, renames or reshapes tensors of another one. */
 function edited(

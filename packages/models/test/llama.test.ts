@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CpuBackend, DenseMatrix, type Tensor } from '@blastkit/core';
+import { maxRelativeError } from '@blastkit/core/test';
 import { lowRankFactorize } from '@blastkit/factorize';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -26,18 +27,8 @@ const golden = JSON.parse(readFileSync(join(fixtures, 'llama-golden.json'), 'utf
 const ids = Int32Array.from(golden.ids);
 const be = new CpuBackend();
 
-/** Max |a − b| / max |b|: the relative error of a whole logits table. */
-function relativeMaxError(got: Tensor, want: number[][]): number {
-  let err = 0;
-  let scale = 0;
-  want.forEach((row, t) => {
-    row.forEach((w, v) => {
-      err = Math.max(err, Math.abs(got.data[t * row.length + v] - w));
-      scale = Math.max(scale, Math.abs(w));
-    });
-  });
-  return err / scale;
-}
+/** Max |a − b| / max |b| over the whole table (core's maxRelativeError on the flattened rows). */
+const relativeMaxError = (got: Tensor, table: number[][]) => maxRelativeError(got, table.flat());
 
 async function logitsOf(source: TensorSource, config: Parameters<typeof LlamaModel.load>[1]) {
   const model = await LlamaModel.load(source, config, { backend: be });

@@ -31,8 +31,9 @@ async function logits(
   source: TensorSource,
   config: import('../src/index.js').LlamaConfig,
   replacements = new Map(),
+  biases = new Map(),
 ) {
-  const model = await LlamaModel.load(source, config, { backend: be, replacements });
+  const model = await LlamaModel.load(source, config, { backend: be, replacements, biases });
   const out = await be.download(model.forward(ids, model.newCache()));
   model.dispose();
   return out.data;

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CpuBackend, DenseMatrix, ShapeError, type StructuredMatrix, Tensor } from '@blastkit/core';
+import { maxRelativeError } from '@blastkit/core/test';
 import { lowRankFactorize } from '@blastkit/factorize';
 import { writeSafetensors } from '@blastkit/safetensors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,18 +23,8 @@ const pixels = new Tensor(golden.pixelsShape, Float32Array.from(golden.pixels));
 const hfJson = JSON.parse(readFileSync(join(tinyVit, 'config.json'), 'utf8')) as Record<string, unknown>;
 const be = new CpuBackend();
 
-/** Max |a − b| / max |b|: the relative error of a whole logits table. */
-function relativeMaxError(got: Tensor, want: number[][]): number {
-  let err = 0;
-  let scale = 0;
-  want.forEach((row, t) => {
-    row.forEach((w, v) => {
-      err = Math.max(err, Math.abs(got.data[t * row.length + v] - w));
-      scale = Math.max(scale, Math.abs(w));
-    });
-  });
-  return err / scale;
-}
+/** Max |a − b| / max |b| over the whole table (core's maxRelativeError on the flattened rows). */
+const relativeMaxError = (got: Tensor, table: number[][]) => maxRelativeError(got, table.flat());
 
 async function logitsOf(replacements?: ReadonlyMap<string, StructuredMatrix>, input = pixels) {
   const { config, source } = await openHfVit(tinyVit);

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { fetchAsset } from '@blastkit/assets';
-import { type ComparisonResult, compareModels, type WindowProtocol } from '@blastkit/eval';
+import { type ComparisonResult, compareModels, perplexity, type WindowProtocol } from '@blastkit/eval';
 import {
   type CompressMethod,
   collectLinearInputs,
@@ -74,9 +74,9 @@ export async function runQualityCpu(options: QualityCpuOptions = {}) {
     reduction: 0,
     parameters: dense.linearParameterCount(),
     inDomain: {
-      perplexity: round((await compareModels(dense, dense, inDomain, protocol)).reference.perplexity),
+      perplexity: round((await perplexity(dense, inDomain, protocol)).perplexity),
     },
-    mobyDick: { perplexity: round((await compareModels(dense, dense, moby, protocol)).reference.perplexity) },
+    mobyDick: { perplexity: round((await perplexity(dense, moby, protocol)).perplexity) },
   };
   const methods: CompressMethod[] = ['blast', 'blast-data', 'lowrank', 'rom', 'monarch', 'block-diag'];
   const rows = [];

@@ -1,4 +1,4 @@
-import { formatShape } from '../errors.js';
+import { formatShape, ShapeError } from '../errors.js';
 import type { Rng } from '../random/rng.js';
 import { relativeFrobeniusError } from '../tensor/norms.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -43,4 +43,20 @@ export function randomTensor(shape: readonly number[], rng: Rng, std = 1): Tenso
   const t = new Tensor(shape);
   rng.fillNormal(t.data, std);
   return t;
+}
+
+/**
+ * max |actual − expected| / max |expected| over all entries: how far a whole table of outputs (logits, images) is
+ * from its golden values, relative to the table's largest value. Sizes must match.
+ */
+export function maxRelativeError(actual: Tensor, expected: ArrayLike<number>): number {
+  if (actual.size !== expected.length)
+    throw new ShapeError(`maxRelativeError: ${actual.size} values, expected ${expected.length}`);
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    err = Math.max(err, Math.abs(actual.data[i] - expected[i]));
+    scale = Math.max(scale, Math.abs(expected[i]));
+  }
+  return err / scale;
 }

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { type Backend, type BackendTensor, CpuBackend, type StructuredMatrix, Tensor } from '@blastkit/core';
+import { appendKv, checkTokenIds, disposeKvCache, type KvCache, newKvCache } from '../decoder-lm.js';
 import { readHfConfig, SafetensorsSource } from '../hf/safetensors-source.js';
 import { applyLinear, disposeLinear, loadLinear, type UploadedLinear } from '../linear.js';
 import { checkedReader, ModelFormatError, type TensorSource } from '../tensor-source.js';
@@ -37,12 +38,8 @@ export interface Gpt2ForwardOptions {
   observe?: (module: string, input: BackendTensor) => void;
 }
 
-/** Keys and values seen so far, per layer: [positions, heads, headDim]. */
-export interface Gpt2KvCache {
-  length: number;
-  k: (BackendTensor | undefined)[];
-  v: (BackendTensor | undefined)[];
-}
+/** Keys and values seen so far, per layer (the decoders' shared cache). */
+export type Gpt2KvCache = KvCache;
 
 /** The model's config: GPT-2's own fields, plus the names `generate` reads (as LlamaConfig has them). */
 export interface Gpt2ModelConfig extends Gpt2Config {
@@ -153,7 +150,7 @@ export class Gpt2Model {
   }
 
   newCache(): Gpt2KvCache {
-    return { length: 0, k: [], v: [] };
+    return newKvCache();
   }
 
   /**
@@ -165,10 +162,7 @@ export class Gpt2Model {
     const c = this.config;
     const T = ids.length;
     const E = c.nEmbd;
-    if (T === 0) throw new ModelFormatError('forward', 'no tokens to run');
-    for (const id of ids)
-      if (!(id >= 0 && id < c.vocabSize))
-        throw new RangeError(`token id ${id} is outside the vocabulary [0, ${c.vocabSize})`);
+    checkTokenIds(ids, c.vocabSize);
     const start = cache.length;
     // positions are a learned table: there is no row past n_positions to extrapolate to
     if (start + T > c.nPositions)
@@ -196,15 +190,9 @@ export class Gpt2Model {
       const q = part(0);
       const k = part(1);
       const v = part(2);
-      const prevK = cache.k[l];
-      const prevV = cache.v[l];
-      // the cache owns its tensors: copy on first use (k and v are freed with the temporaries)
-      cache.k[l] = prevK ? be.concat([prevK, k], 0) : be.concat([k], 0);
-      cache.v[l] = prevV ? be.concat([prevV, v], 0) : be.concat([v], 0);
-      if (prevK) be.dispose(prevK);
-      if (prevV) be.dispose(prevV);
+      const [K, V] = appendKv(be, cache, l, k, v);
       const att = t(
-        be.attention(q, cache.k[l] as BackendTensor, cache.v[l] as BackendTensor, {
+        be.attention(q, K, V, {
           causal: true,
           queryOffset: start,
           scale: gpt2AttentionScale(c, l),
@@ -245,10 +233,7 @@ export class Gpt2Model {
   }
 
   disposeCache(cache: Gpt2KvCache): void {
-    for (const h of [...cache.k, ...cache.v]) if (h) this.backend.dispose(h);
-    cache.k = [];
-    cache.v = [];
-    cache.length = 0;
+    disposeKvCache(this.backend, cache);
   }
 
   /** Frees every weight on the backend. */

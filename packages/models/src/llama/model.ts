@@ -6,6 +6,7 @@ import {
   type StructuredMatrix,
   type Tensor,
 } from '@blastkit/core';
+import { appendKv, checkTokenIds, disposeKvCache, type KvCache, newKvCache } from '../decoder-lm.js';
 import { applyLinear, disposeLinear, loadLinear, type UploadedLinear } from '../linear.js';
 import { checkedReader, ModelFormatError, type TensorSource } from '../tensor-source.js';
 import { LLAMA_LINEAR_SUFFIXES, type LlamaConfig, llamaWeightShapes } from './config.js';
@@ -39,12 +40,8 @@ export interface LlamaForwardOptions {
   observe?: (module: string, input: BackendTensor) => void;
 }
 
-/** Keys and values seen so far, per layer: [positions, kvHeads, headDim]. */
-export interface LlamaKvCache {
-  length: number;
-  k: (BackendTensor | undefined)[];
-  v: (BackendTensor | undefined)[];
-}
+/** Keys and values seen so far, per layer (the decoders' shared cache). */
+export type LlamaKvCache = KvCache;
 
 /**
  * A Llama decoder (Hugging Face LlamaForCausalLM semantics: RMSNorm, RoPE in `rotate_half` layout, grouped-query
@@ -111,7 +108,7 @@ export class LlamaModel {
   }
 
   newCache(): LlamaKvCache {
-    return { length: 0, k: [], v: [] };
+    return newKvCache();
   }
 
   /**
@@ -123,10 +120,7 @@ export class LlamaModel {
     const be = this.backend;
     const c = this.config;
     const T = ids.length;
-    if (T === 0) throw new ModelFormatError('forward', 'no tokens to run');
-    for (const id of ids)
-      if (!(id >= 0 && id < c.vocabSize))
-        throw new RangeError(`token id ${id} is outside the vocabulary [0, ${c.vocabSize})`);
+    checkTokenIds(ids, c.vocabSize);
     const start = cache.length;
     const positions = Int32Array.from({ length: T }, (_, i) => start + i);
     const temps: BackendTensor[] = [];
@@ -159,15 +153,9 @@ export class LlamaModel {
         ),
       );
       const v = t(be.reshape(t(lin(h, 'self_attn.v_proj')), [T, c.numKvHeads, c.headDim]));
-      const prevK = cache.k[l];
-      const prevV = cache.v[l];
-      // the cache owns its tensors: copy on first use (k and v are freed with the temporaries)
-      cache.k[l] = prevK ? be.concat([prevK, k], 0) : be.concat([k], 0);
-      cache.v[l] = prevV ? be.concat([prevV, v], 0) : be.concat([v], 0);
-      if (prevK) be.dispose(prevK);
-      if (prevV) be.dispose(prevV);
+      const [K, V] = appendKv(be, cache, l, k, v);
       const att = t(
-        be.attention(q, cache.k[l] as BackendTensor, cache.v[l] as BackendTensor, {
+        be.attention(q, K, V, {
           causal: true,
           queryOffset: start,
         }),
@@ -207,10 +195,7 @@ export class LlamaModel {
   }
 
   disposeCache(cache: LlamaKvCache): void {
-    for (const h of [...cache.k, ...cache.v]) if (h) this.backend.dispose(h);
-    cache.k = [];
-    cache.v = [];
-    cache.length = 0;
+    disposeKvCache(this.backend, cache);
   }
 
   /** Frees every weight on the backend. */
