@@ -1,29 +1,76 @@
 #!/usr/bin/env node
-import { runConvergenceCpu } from './suites/convergence-cpu.js';
-import { runCoreCpu } from './suites/core-cpu.js';
-import { runFactorizeCpu } from './suites/factorize-cpu.js';
-import { runModelsCpu } from './suites/models-cpu.js';
-import { runQualityCpu } from './suites/quality-cpu.js';
+/**
+ * `pnpm bench [suite…] [--quick] [--full] [--out DIR] [--list]`: runs suites and prints each result as JSON.
+ * Suites are registered in ./registry.ts (add new ones there, not here).
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runSuite, SUITES, suiteNames } from './registry.js';
 
-const full = process.argv.includes('--full');
-const SUITES: Record<string, (quick: boolean) => unknown> = {
-  'core-cpu': (quick) => runCoreCpu({ quick }),
-  'factorize-cpu': (quick) => runFactorizeCpu({ quick, full }),
-  'convergence-cpu': (quick) => runConvergenceCpu({ quick }),
-  'models-cpu': (quick) => runModelsCpu({ quick }),
-  'quality-cpu': (quick) => runQualityCpu({ quick }),
-};
+const USAGE = `usage: blastkit-bench [suite…] [--quick] [--full] [--backends LIST] [--out DIR] [--list]
+  no suite: every suite in turn. JSON results on stdout, progress on stderr.
+  --quick   small sizes (seconds)      --full  the long variant where a suite has one
+  --backends cpu,webgpu,tfjs,tfjs:wasm…  the backends of suites that compare them (kernels)
+  --out DIR also write DIR/<suite>.json (atomically)   --list  the suites and what they measure`;
 
 const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const names = args.filter((a) => !a.startsWith('--'));
-const selected = names.length > 0 ? names : Object.keys(SUITES);
+const flag = (name: string) => {
+  const i = args.indexOf(name);
+  if (i >= 0) args.splice(i, 1);
+  return i >= 0;
+};
+const outIndex = args.indexOf('--out');
+const outDir = outIndex >= 0 ? args.splice(outIndex, 2)[1] : undefined;
+const backendsIndex = args.indexOf('--backends');
+const backends =
+  backendsIndex >= 0 ? args.splice(backendsIndex, 2)[1]?.split(',').filter(Boolean) : undefined;
+const quick = flag('--quick');
+const full = flag('--full');
+const list = flag('--list');
+const help = flag('--help') || flag('-h');
+const unknownFlag = args.find((a) => a.startsWith('-'));
+
+if (help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+const usageError = unknownFlag
+  ? `unknown option '${unknownFlag}'`
+  : outIndex >= 0 && !outDir
+    ? '--out needs a folder'
+    : backendsIndex >= 0 && !backends?.length
+      ? '--backends needs a comma-separated list'
+      : undefined;
+if (usageError) {
+  process.stderr.write(`${usageError}\n${USAGE}\n`);
+  process.exit(2);
+}
+if (list) {
+  for (const [name, s] of Object.entries(SUITES))
+    process.stdout.write(`${name.padEnd(16)} ${s.description}\n`);
+  process.exit(0);
+}
+const selected = args.length > 0 ? args : suiteNames();
+const unknown = selected.filter((n) => !suiteNames().includes(n));
+if (unknown.length > 0) {
+  process.stderr.write(`unknown suite '${unknown[0]}'; available: ${suiteNames().join(', ')}\n`);
+  process.exit(2);
+}
 for (const name of selected) {
-  const suite = SUITES[name];
-  if (!suite) {
-    process.stderr.write(`unknown suite '${name}'; available: ${Object.keys(SUITES).join(', ')}\n`);
-    process.exit(2);
-  }
   process.stderr.write(`running ${name}${quick ? ' (quick)' : ''}…\n`);
-  process.stdout.write(`${JSON.stringify(await suite(quick), null, 2)}\n`);
+  const result = await runSuite(name, {
+    quick,
+    full,
+    backends,
+    log: (line) => process.stderr.write(`${line}\n`),
+  });
+  const json = `${JSON.stringify(result, null, 2)}\n`;
+  process.stdout.write(json);
+  if (outDir) {
+    // a half-written results file would break the report: write beside it, then rename
+    mkdirSync(outDir, { recursive: true });
+    const file = join(outDir, `${name}.json`);
+    writeFileSync(`${file}.tmp`, json);
+    renameSync(`${file}.tmp`, file);
+  }
 }

@@ -5,7 +5,7 @@
  * are produced by this app, never typed by hand:
  *   node dist/report.js --out report.html [--readme ../../README.md] results/*.json
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 
 // suite outputs are plain JSON; each section reads the fields it knows
 // biome-ignore lint/suspicious/noExplicitAny: the suites' JSON shapes are checked by their own tests
@@ -13,60 +13,213 @@ type Json = Record<string, any>;
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
 
-/** A line plot as inline SVG; `logY` plots log10(y). */
+/** A number for an axis or a table: short, no float noise, exponents only for very large or small values. */
+export function formatNumber(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  // counts (parameters, tokens) stay whole, with separators
+  if (Number.isInteger(v) && a < 1e15) return a >= 1e4 ? v.toLocaleString('en-US') : String(v);
+  if (a >= 1e6 || a < 1e-3) {
+    const [mantissa, exponent] = v.toExponential(1).split('e');
+    return `${mantissa.replace(/\.0$/, '')}e${Number(exponent)}`;
+  }
+  return String(Number(v.toPrecision(a >= 100 ? 4 : 3)));
+}
+
+/**
+ * Round tick values covering [lo, hi]: multiples of 1, 2 or 5 × 10^k on a linear axis; on a log axis whole
+ * decades when the data spans more than two, else the 1-2-5 values. The axis range is widened to the outer
+ * ticks so they sit on its ends.
+ */
+export function niceTicks(lo: number, hi: number, log: boolean): { ticks: number[]; lo: number; hi: number } {
+  if (!(hi > lo)) {
+    const pad = lo === 0 ? 1 : Math.abs(lo) * 0.1;
+    [lo, hi] = log ? [lo / 2, hi * 2] : [lo - pad, hi + pad];
+  }
+  if (log) {
+    const d0 = Math.floor(Math.log10(lo) + 1e-9);
+    const d1 = Math.ceil(Math.log10(hi) - 1e-9);
+    // written as '1e<d>' so 10^-4 is 0.0001, not 0.00009999999999999999
+    const decade = (d: number) => Number(`1e${d}`);
+    if (Math.log10(hi / lo) > 2.5) {
+      const every = Math.ceil((d1 - d0) / 6);
+      const ticks = [];
+      for (let d = d0; d < d1 + every; d += every) ticks.push(decade(d));
+      return { ticks, lo: ticks[0], hi: ticks[ticks.length - 1] };
+    }
+    // 1-2-5 steps, or every integer multiple when the data lies within about one decade
+    for (const mantissas of [
+      [1, 2, 5],
+      [1, 2, 3, 4, 5, 6, 7, 8, 9],
+    ]) {
+      const candidates: number[] = [];
+      for (let d = d0 - 1; d <= d1; d++)
+        for (const m of mantissas) candidates.push(Number((m * 10 ** d).toPrecision(6)));
+      const below = candidates.filter((c) => c <= lo * (1 + 1e-9)).pop() ?? candidates[0];
+      const above = candidates.find((c) => c >= hi * (1 - 1e-9)) ?? candidates[candidates.length - 1];
+      const ticks = candidates.filter((c) => c >= below && c <= above);
+      if (ticks.length >= 4 || mantissas.length > 3) return { ticks, lo: below, hi: above };
+    }
+  }
+  const raw = (hi - lo) / 5;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  // the 1-2-5 step nearest the ideal fifth of the range (on a log scale), so there are about 4 to 8 ticks
+  const step = [1, 2, 5, 10]
+    .map((m) => m * mag)
+    .reduce((best, c) => (Math.abs(Math.log(c / raw)) < Math.abs(Math.log(best / raw)) ? c : best));
+  const a = Math.floor(lo / step + 1e-9) * step;
+  const b = Math.ceil(hi / step - 1e-9) * step;
+  const ticks = [];
+  for (let v = a; v <= b + step * 1e-6; v += step) ticks.push(Number(v.toPrecision(12)));
+  return { ticks, lo: a, hi: b };
+}
+
+interface LineSeries {
+  name: string;
+  points: [number, number][];
+  /** Index into the palette (default: the series' position); series that belong together share a colour. */
+  color?: number;
+  dashed?: boolean;
+}
+
+/** A line plot as inline SVG, with round ticks; `logX` / `logY` put an axis on a log scale. */
 export function svgLinePlot(
-  series: { name: string; points: [number, number][] }[],
-  options: { title: string; xLabel: string; yLabel: string; logY?: boolean },
+  series: LineSeries[],
+  options: { title: string; xLabel: string; yLabel: string; logX?: boolean; logY?: boolean },
 ): string {
   // the legend gets its own column on the right, so it never covers a curve
   const W = 700;
   const H = 320;
   const pad = { l: 64, r: 170, t: 28, b: 44 };
-  const ty = (y: number) => (options.logY ? Math.log10(Math.max(y, 1e-12)) : y);
-  const all = series.flatMap((s) => s.points);
-  const xs = all.map((p) => p[0]);
-  const ys = all.map((p) => ty(p[1]));
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
-  const [y0, y1] = [Math.min(...ys), Math.max(...ys)];
-  const sx = (x: number) => pad.l + ((x - x0) / (x1 - x0 || 1)) * (W - pad.l - pad.r);
-  const sy = (y: number) => H - pad.b - ((ty(y) - y0) / (y1 - y0 || 1)) * (H - pad.t - pad.b);
-  const ticks = (a: number, b: number) => Array.from({ length: 5 }, (_, i) => a + ((b - a) * i) / 4);
-  const fmt = (v: number) => {
-    const a = Math.abs(v);
-    if (v === 0) return '0';
-    if (a >= 10000 || a < 0.01) return v.toExponential(1);
-    if (a >= 10) return v.toFixed(0);
-    return String(Number(v.toPrecision(2)));
-  };
+  const usable = (p: [number, number]) => (!options.logX || p[0] > 0) && (!options.logY || p[1] > 0);
+  const all = series.flatMap((s) => s.points.filter(usable));
+  const X = niceTicks(Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0])), !!options.logX);
+  const Y = niceTicks(Math.min(...all.map((p) => p[1])), Math.max(...all.map((p) => p[1])), !!options.logY);
+  const scale = (v: number, ax: { lo: number; hi: number }, log: boolean) =>
+    log ? Math.log10(v / ax.lo) / Math.log10(ax.hi / ax.lo) : (v - ax.lo) / (ax.hi - ax.lo);
+  const sx = (x: number) => pad.l + scale(x, X, !!options.logX) * (W - pad.l - pad.r);
+  const sy = (y: number) => H - pad.b - scale(y, Y, !!options.logY) * (H - pad.t - pad.b);
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" role="img" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
     `<title>${escapeHtml(options.title)}</title>`,
-    `<text x="${W / 2}" y="16" text-anchor="middle" font-size="13">${escapeHtml(options.title)}</text>`,
+    `<text x="${(W - pad.r + pad.l) / 2}" y="16" text-anchor="middle" font-size="13">${escapeHtml(options.title)}</text>`,
+    ...Y.ticks.map(
+      (y) =>
+        `<line x1="${pad.l}" y1="${sy(y).toFixed(1)}" x2="${W - pad.r}" y2="${sy(y).toFixed(1)}" stroke="#eee"/>` +
+        `<text x="${pad.l - 5}" y="${(sy(y) + 4).toFixed(1)}" text-anchor="end">${formatNumber(y)}</text>`,
+    ),
+    ...X.ticks.map(
+      (x) =>
+        `<line x1="${sx(x).toFixed(1)}" y1="${H - pad.b}" x2="${sx(x).toFixed(1)}" y2="${H - pad.b + 4}" stroke="#333"/>` +
+        `<text x="${sx(x).toFixed(1)}" y="${H - pad.b + 16}" text-anchor="middle">${formatNumber(x)}</text>`,
+    ),
     `<line x1="${pad.l}" y1="${H - pad.b}" x2="${W - pad.r}" y2="${H - pad.b}" stroke="#333"/>`,
     `<line x1="${pad.l}" y1="${pad.t}" x2="${pad.l}" y2="${H - pad.b}" stroke="#333"/>`,
-    ...ticks(x0, x1).map(
-      (x) => `<text x="${sx(x)}" y="${H - pad.b + 14}" text-anchor="middle">${fmt(x)}</text>`,
-    ),
-    ...ticks(y0, y1).map((y) => {
-      const v = options.logY ? 10 ** y : y;
-      const py = H - pad.b - ((y - y0) / (y1 - y0 || 1)) * (H - pad.t - pad.b);
-      return `<text x="${pad.l - 4}" y="${py + 4}" text-anchor="end">${fmt(v)}</text>`;
-    }),
-    `<text x="${W / 2}" y="${H - 8}" text-anchor="middle">${escapeHtml(options.xLabel)}</text>`,
+    `<text x="${(W - pad.r + pad.l) / 2}" y="${H - 8}" text-anchor="middle">${escapeHtml(options.xLabel)}${options.logX ? ' (log)' : ''}</text>`,
     `<text x="14" y="${H / 2}" text-anchor="middle" transform="rotate(-90 14 ${H / 2})">${escapeHtml(options.yLabel)}${options.logY ? ' (log)' : ''}</text>`,
   ];
   series.forEach((s, i) => {
-    const color = COLORS[i % COLORS.length];
+    const color = COLORS[(s.color ?? i) % COLORS.length];
+    const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
     const d = s.points
+      .filter(usable)
       .map((p, k) => `${k === 0 ? 'M' : 'L'}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`)
       .join('');
-    parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.6"/>`);
+    parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.8"${dash}/>`);
     const ly = pad.t + 16 * (i + 1);
     parts.push(
-      `<line x1="${W - pad.r + 12}" y1="${ly - 4}" x2="${W - pad.r + 30}" y2="${ly - 4}" stroke="${color}" stroke-width="2"/>`,
+      `<line x1="${W - pad.r + 12}" y1="${ly - 4}" x2="${W - pad.r + 32}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${dash}/>`,
     );
-    parts.push(`<text x="${W - pad.r + 36}" y="${ly}" fill="#222">${escapeHtml(s.name)}</text>`);
+    parts.push(`<text x="${W - pad.r + 38}" y="${ly}" fill="#222">${escapeHtml(s.name)}</text>`);
   });
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+/**
+ * A grouped bar chart of ratios as inline SVG: one group per label, one bar per series, on a log axis so 0.5×
+ * and 2× sit equally far from the reference line, with bars growing from that line (down = below it).
+ */
+export function svgBarChart(
+  labels: string[],
+  series: { name: string; values: (number | undefined)[] }[],
+  options: {
+    title: string;
+    yLabel: string;
+    reference?: number;
+    referenceName?: string;
+    /** The values the axis must cover (default: this chart's): charts drawn side by side share one scale. */
+    range?: [number, number];
+  },
+): string {
+  const W = 580;
+  const H = 300;
+  const pad = { l: 56, r: 92, t: 28, b: 50 };
+  const ref = options.reference;
+  const all = series.flatMap((s) => s.values).filter((v): v is number => v !== undefined && v > 0);
+  // a little room beyond the extreme bars, so none ends exactly on the frame
+  const [lo, hi] = options.range ?? [Math.min(...all), Math.max(...all)];
+  const Y = niceTicks(Math.min(lo, ref ?? lo) / 1.15, Math.max(hi, ref ?? hi) * 1.15, true);
+  const sy = (v: number) =>
+    H - pad.b - (Math.log10(v / Y.lo) / Math.log10(Y.hi / Y.lo)) * (H - pad.t - pad.b);
+  const groupW = (W - pad.l - pad.r) / Math.max(labels.length, 1);
+  const barW = Math.min(22, (groupW * 0.8) / Math.max(series.length, 1));
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" role="img" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<title>${escapeHtml(options.title)}</title>`,
+    `<text x="${(W - pad.r + pad.l) / 2}" y="16" text-anchor="middle" font-size="13">${escapeHtml(options.title)}</text>`,
+    ...Y.ticks.map(
+      (v) =>
+        `<line x1="${pad.l - 3}" y1="${sy(v).toFixed(1)}" x2="${W - pad.r}" y2="${sy(v).toFixed(1)}" stroke="#eee"/>` +
+        `<text x="${pad.l - 5}" y="${(sy(v) + 4).toFixed(1)}" text-anchor="end">${formatNumber(v)}</text>`,
+    ),
+    `<line x1="${pad.l}" y1="${H - pad.b}" x2="${W - pad.r}" y2="${H - pad.b}" stroke="#333"/>`,
+    `<line x1="${pad.l}" y1="${pad.t}" x2="${pad.l}" y2="${H - pad.b}" stroke="#333"/>`,
+    `<text x="14" y="${(H - pad.b + pad.t) / 2}" text-anchor="middle" transform="rotate(-90 14 ${(H - pad.b + pad.t) / 2})">${escapeHtml(options.yLabel)} (log)</text>`,
+  ];
+  labels.forEach((label, g) => {
+    const cx = pad.l + groupW * (g + 0.5);
+    // two-line labels ("shape" / "N = …") stay readable without rotating them
+    const [first, second] = label.split('\n');
+    parts.push(
+      `<text x="${cx.toFixed(1)}" y="${H - pad.b + 16}" text-anchor="middle">${escapeHtml(first)}</text>`,
+    );
+    if (second)
+      parts.push(
+        `<text x="${cx.toFixed(1)}" y="${H - pad.b + 30}" text-anchor="middle">${escapeHtml(second)}</text>`,
+      );
+    series.forEach((s, i) => {
+      const v = s.values[g];
+      const x = cx - (series.length * barW) / 2 + i * barW;
+      if (v === undefined || !(v > 0)) return;
+      const top = sy(v);
+      const base = ref !== undefined ? sy(ref) : H - pad.b;
+      parts.push(
+        `<rect x="${x.toFixed(1)}" y="${Math.min(top, base).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${Math.max(Math.abs(base - top), 1).toFixed(1)}" fill="${COLORS[i % COLORS.length]}"><title>${escapeHtml(`${s.name}, ${label.replace('\n', ', ')}: ${v}`)}</title></rect>`,
+      );
+    });
+  });
+  if (ref !== undefined)
+    parts.push(
+      `<line x1="${pad.l}" y1="${sy(ref).toFixed(1)}" x2="${W - pad.r}" y2="${sy(ref).toFixed(1)}" stroke="#000" stroke-dasharray="4 3"/>`,
+    );
+  series.forEach((s, i) => {
+    const ly = pad.t + 16 * (i + 1);
+    parts.push(
+      `<rect x="${W - pad.r + 12}" y="${ly - 9}" width="12" height="10" fill="${COLORS[i % COLORS.length]}"/>`,
+    );
+    parts.push(`<text x="${W - pad.r + 30}" y="${ly}" fill="#222">${escapeHtml(s.name)}</text>`);
+  });
+  if (ref !== undefined) {
+    const ly = pad.t + 16 * (series.length + 1);
+    parts.push(
+      `<line x1="${W - pad.r + 12}" y1="${ly - 4}" x2="${W - pad.r + 24}" y2="${ly - 4}" stroke="#000" stroke-dasharray="4 3"/>`,
+    );
+    parts.push(
+      `<text x="${W - pad.r + 30}" y="${ly}" fill="#222">${escapeHtml(options.referenceName ?? String(ref))}</text>`,
+    );
+  }
   parts.push('</svg>');
   return parts.join('\n');
 }
@@ -75,19 +228,39 @@ function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-function table(head: string[], rows: (string | number)[][]): { html: string; markdown: string } {
-  const html = `<table><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>${rows
-    .map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(String(c))}</td>`).join('')}</tr>`)
+type Cell = string | number;
+// a cell that reads as a quantity: numbers, with an optional unit sign; aligned right, text aligned left
+const NUMERIC = /^[-−]?[\d,.]+(e[-+]?\d+)?\s?[%×]?$/;
+const cellText = (c: Cell) => (typeof c === 'number' ? formatNumber(c) : c);
+
+/** A table in HTML (numeric columns right-aligned) and in Markdown (for the README). */
+function table(head: string[], rows: Cell[][]): { html: string; markdown: string } {
+  const numeric = head.map((_, k) =>
+    rows.every((r) => {
+      const t = cellText(r[k]);
+      return t === '–' || NUMERIC.test(t);
+    }),
+  );
+  const cls = (k: number) => (numeric[k] ? ' class="num"' : '');
+  const html = `<table><tr>${head.map((h, k) => `<th${cls(k)}>${escapeHtml(h)}</th>`).join('')}</tr>${rows
+    .map((r) => `<tr>${r.map((c, k) => `<td${cls(k)}>${escapeHtml(cellText(c))}</td>`).join('')}</tr>`)
     .join('')}</table>`;
+  // padded the way the repository's formatter (Biome) pads Markdown tables, so a regenerated README block is
+  // already formatted: columns as wide as their widest cell (at least 3), numbers right-aligned
+  const texts = rows.map((r) => r.map(cellText));
+  const width = head.map((h, k) => Math.max(3, h.length, ...texts.map((r) => r[k].length)));
+  const pad = (t: string, k: number) => (numeric[k] ? t.padStart(width[k]) : t.padEnd(width[k]));
   const markdown = [
-    `| ${head.join(' | ')} |`,
-    `| ${head.map(() => '---').join(' | ')} |`,
-    ...rows.map((r) => `| ${r.join(' | ')} |`),
+    `| ${head.map(pad).join(' | ')} |`,
+    `| ${width.map((w, k) => (numeric[k] ? `${'-'.repeat(w - 1)}:` : '-'.repeat(w))).join(' | ')} |`,
+    ...texts.map((r) => `| ${r.map(pad).join(' | ')} |`),
   ].join('\n');
   return { html, markdown };
 }
 
-/** One section per suite: its plots and tables, in HTML and (tables only) Markdown. */
+const percent = (x: number, digits = 1) => `${(100 * x).toFixed(digits)}%`;
+
+/** One section per suite: its plots and tables, in HTML and (tables and notes) Markdown. */
 export function renderSuite(r: Json): { title: string; html: string; markdown: string } {
   switch (r.suite) {
     case 'factorize-cpu': {
@@ -99,8 +272,10 @@ export function renderSuite(r: Json): { title: string; html: string; markdown: s
           ],
           {
             title: `time to error, ${x.shape.join('×')} (b=${x.blocks}, r=${x.rank})`,
+            // seconds on a log axis: the fast solver finishes in a tenth of the time and would be a sliver
             xLabel: 'seconds',
             yLabel: 'relative error',
+            logX: true,
             logY: true,
           },
         ),
@@ -124,8 +299,15 @@ export function renderSuite(r: Json): { title: string; html: string; markdown: s
       };
     }
     case 'convergence-cpu': {
+      const ranks = [...new Set<number>(r.runs.map((x: Json) => x.rank))];
       const plot = svgLinePlot(
-        r.runs.map((x: Json) => ({ name: `${x.method} r=${x.rank}`, points: x.curve })),
+        // one colour per rank, solid for PrecGD and dashed for GD: the two GD curves lie on top of each other
+        r.runs.map((x: Json) => ({
+          name: `${x.method} r=${x.rank}`,
+          points: x.curve,
+          color: ranks.indexOf(x.rank),
+          dashed: x.method === 'gd',
+        })),
         {
           title: `exact BLAST target ${r.target.shape.join('×')}, b=${r.target.blocks}, r*=${r.target.trueRank}`,
           xLabel: 'step',
@@ -147,23 +329,24 @@ export function renderSuite(r: Json): { title: string; html: string; markdown: s
       const t = table(
         ['method', 'reduction', 'params kept', 'in-domain ppl', 'KL', 'top-1', 'Moby Dick ppl', 'compress s'],
         [
-          ['dense', 0, '100%', r.dense.inDomain.perplexity, 0, '100%', r.dense.mobyDick.perplexity, 0],
+          ['dense', '0%', '100%', r.dense.inDomain.perplexity, 0, '100%', r.dense.mobyDick.perplexity, '–'],
           ...r.results.map((x: Json) => [
             x.method,
-            `${100 * x.reduction}%`,
-            `${(100 * x.parameterRatio).toFixed(1)}%`,
+            percent(x.reduction, 0),
+            percent(x.parameterRatio),
             x.inDomain.perplexity,
             x.inDomain.klDivergence,
-            `${(100 * x.inDomain.top1Agreement).toFixed(1)}%`,
+            percent(x.inDomain.top1Agreement),
             x.mobyDick.perplexity,
             x.secondsToCompress,
           ]),
         ],
       );
+      const note = `In-domain text: ${r.texts.inDomain}. KL and top-1 agreement against the dense model on the same windows.`;
       return {
-        title: `Compression quality: ${r.model}, no re-training (${r.texts.inDomain})`,
-        html: t.html,
-        markdown: t.markdown,
+        title: `Compression quality: ${r.model}, no re-training`,
+        html: `<p>${escapeHtml(note)}</p>${t.html}`,
+        markdown: `${note}\n\n${t.markdown}`,
       };
     }
     case 'models-cpu': {
@@ -180,6 +363,8 @@ export function renderSuite(r: Json): { title: string; html: string; markdown: s
       );
       return { title: `Inference speed: ${r.model} on ${r.backend}`, html: t.html, markdown: t.markdown };
     }
+    case 'kernels':
+      return renderKernels(r);
     default:
       return {
         title: String(r.suite),
@@ -189,19 +374,149 @@ export function renderSuite(r: Json): { title: string; html: string; markdown: s
   }
 }
 
+const shapeLabel = (m: number, n: number) => (m === n ? `${m}²` : `${m}×${n}`);
+
+function renderKernels(r: Json): { title: string; html: string; markdown: string } {
+  const backends = table(
+    ['backend', 'loaded', 'what answered / why not'],
+    r.backends.map((b: Json) => [
+      b.name,
+      b.available ? (b.software ? 'yes, software' : 'yes') : 'no',
+      b.detail,
+    ]),
+  );
+  const ran = r.results.filter((x: Json) => !x.skipped);
+  const skipped = r.results.filter((x: Json) => x.skipped);
+  const worstError = (x: Json) => {
+    const errors = Object.values(x.maxRelativeError as Record<string, number | null>);
+    return errors.some((e) => e === null) ? 'is the reference' : Math.max(...(errors as number[]));
+  };
+  const ratio = (v: number) => `${formatNumber(v)}×`;
+  // one table per layer shape, backends and N as rows: the comparison a reader makes is within a shape
+  const perShape = r.shapes.map((s: Json) => {
+    const rows = ran.filter((x: Json) => x.layer === s.name);
+    const caption =
+      `${s.name}: b=${s.blocks}; BLAST r=${s.blastRank}, low-rank r=${s.lowRankRank}, Monarch r′=${s.monarchBlockRank}; ` +
+      `parameters vs dense: BLAST ${percent(s.parameters.blast / s.parameters.dense)}, ` +
+      `low-rank ${percent(s.parameters.lowRank / s.parameters.dense)}, Monarch ${percent(s.parameters.monarch / s.parameters.dense)}`;
+    const t = table(
+      ['backend', 'N', 'dense ms', 'BLAST', 'low-rank', 'Monarch', 'max rel. error', 'checked against'],
+      rows.map((x: Json) => [
+        x.backend,
+        x.tokens,
+        Number((x.seconds.dense * 1e3).toPrecision(3)),
+        ratio(x.timeVsDense.blast),
+        ratio(x.timeVsDense.lowRank),
+        ratio(x.timeVsDense.monarch),
+        worstError(x),
+        x.checkedAgainst ?? '',
+      ]),
+    );
+    return { shape: s, caption, table: t, rows };
+  });
+  const skippedText = skipped.map((x: Json) => `${x.backend} ${x.layer} N=${x.tokens}: ${x.skipped}`);
+  // one scale for every backend's chart, so bars compare across charts too
+  const allRatios = ran.flatMap((x: Json) => [
+    x.timeVsDense.blast,
+    x.timeVsDense.lowRank,
+    x.timeVsDense.monarch,
+  ]);
+  const range: [number, number] = [Math.min(...allRatios), Math.max(...allRatios)];
+  const plots = [...new Set<string>(ran.map((x: Json) => x.backend))].map((backend) => {
+    const mine = ran.filter((x: Json) => x.backend === backend);
+    const software = r.backends.find((b: Json) => b.name === backend)?.software;
+    return svgBarChart(
+      mine.map((x: Json) => `${shapeLabel(x.shape[0], x.shape[1])}\nN=${x.tokens}`),
+      [
+        { name: 'BLAST', values: mine.map((x: Json) => x.timeVsDense.blast) },
+        { name: 'low-rank', values: mine.map((x: Json) => x.timeVsDense.lowRank) },
+        { name: 'Monarch', values: mine.map((x: Json) => x.timeVsDense.monarch) },
+      ],
+      {
+        title: `${backend}${software ? ' (software adapter)' : ''}: time / dense time`,
+        yLabel: 'time / dense time',
+        reference: 1,
+        referenceName: 'dense',
+        range,
+      },
+    );
+  });
+  const notes = [
+    'BLAST, low-rank and Monarch columns: time per call divided by the dense time on the same backend, shape and N, in the same run (below 1× is faster than dense).',
+    `Timing: ${r.timing}.`,
+    `Error check: ${r.reference}.`,
+  ];
+  const skippedHtml = skippedText.length
+    ? `<p>Not run:</p><ul>${skippedText.map((s: string) => `<li>${escapeHtml(s)}</li>`).join('')}</ul>`
+    : '';
+  // the README gets the reference's headline shape (method.md §6); the HTML report has every shape
+  const headline =
+    perShape.find((p: Json) => p.shape.m === 4096 && p.shape.n === 4096) ?? perShape[perShape.length - 1];
+  return {
+    title: `Kernels: dense vs BLAST vs low-rank vs Monarch per backend${r.quick ? ' (quick run)' : ''}`,
+    html:
+      backends.html +
+      `<div class="charts">${plots.join('\n')}</div>` +
+      notes.map((n) => `<p class="note">${escapeHtml(n)}</p>`).join('') +
+      perShape.map((p: Json) => `<h3>${escapeHtml(p.caption)}</h3>${p.table.html}`).join('\n') +
+      skippedHtml,
+    markdown: [
+      backends.markdown,
+      ...(headline ? [`${headline.caption}:`, headline.table.markdown] : []),
+      ...(skippedText.length ? [`Not run: ${skippedText.join('; ')}.`] : []),
+      `${notes[0]} Every shape (288², 768×288, 1024², 4096²) is in the HTML report.`,
+    ].join('\n\n'),
+  };
+}
+
+const slug = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
+
+/** Where a result came from, as the suites record it (node version, backend, quick runs). */
+function provenance(r: Json): string {
+  const parts = [r.node && `node ${r.node}`, r.backend && `backend ${r.backend}`, r.quick && 'quick run'];
+  return parts.filter(Boolean).join(' · ');
+}
+
 export function renderReport(results: Json[]): { html: string; markdown: string } {
-  const sections = results.map(renderSuite);
+  const sections = results.map((r) => ({ ...renderSuite(r), suite: String(r.suite), meta: provenance(r) }));
+  const toc = sections.map((s) => `<li><a href="#${slug(s.suite)}">${escapeHtml(s.title)}</a></li>`).join('');
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>blastkit benchmarks</title>
-<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse;margin:1em 0}
-td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f4f4f4}svg{margin:0.5em 1em 0 0}</style>
+<style>
+body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222;line-height:1.4}
+h2{margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:0.2em}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f4f4f4}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+svg{display:block;margin:0.5em 0;max-width:100%;height:auto}
+.charts{display:flex;flex-wrap:wrap;gap:0 1.5em}h3{font-size:15px;margin:1.5em 0 0}
+.meta{color:#666;font-size:13px;margin-top:-0.5em}.note{color:#444;font-size:14px;max-width:60em}
+</style>
 </head><body><h1>blastkit benchmarks</h1>
-${sections.map((s) => `<h2>${escapeHtml(s.title)}</h2>\n${s.html}`).join('\n')}
+<p>Generated by <code>apps/bench/src/report.ts</code> from the suites' JSON results; every table is the suite's own
+numbers, and ratios are taken within one run.</p>
+<ul>${toc}</ul>
+${sections
+  .map(
+    (s) =>
+      `<h2 id="${slug(s.suite)}">${escapeHtml(s.title)}</h2>\n${s.meta ? `<p class="meta">${escapeHtml(s.meta)}</p>\n` : ''}${s.html}`,
+  )
+  .join('\n')}
 </body></html>\n`;
   const markdown = sections
     .filter((s) => s.markdown)
     .map((s) => `**${s.title}**\n\n${s.markdown}`)
     .join('\n\n');
   return { html, markdown };
+}
+
+/** Writes beside the target, then renames: a reader never sees half a report or half a README. */
+function writeAtomic(file: string, text: string): void {
+  writeFileSync(`${file}.tmp`, text);
+  renameSync(`${file}.tmp`, file);
 }
 
 const isMain = process.argv[1]?.endsWith('report.js');
@@ -215,7 +530,7 @@ if (isMain) {
   const readme = take('--readme');
   const results = args.map((f) => JSON.parse(readFileSync(f, 'utf8')) as Json);
   const { html, markdown } = renderReport(results);
-  writeFileSync(out, html);
+  writeAtomic(out, html);
   if (readme) {
     const text = readFileSync(readme, 'utf8');
     const start = '<!-- bench:start -->';
@@ -223,7 +538,7 @@ if (isMain) {
     const i = text.indexOf(start);
     const j = text.indexOf(end);
     if (i < 0 || j < i) throw new Error(`${readme}: no ${start} … ${end} block to replace`);
-    writeFileSync(readme, `${text.slice(0, i + start.length)}\n${markdown}\n${text.slice(j)}`);
+    writeAtomic(readme, `${text.slice(0, i + start.length)}\n${markdown}\n${text.slice(j)}`);
   }
   process.stderr.write(`wrote ${out}${readme ? ` and the results block of ${readme}` : ''}\n`);
 }

@@ -32,3 +32,30 @@ export function time(
 export function round(x: number): number {
   return Number(x.toPrecision(4));
 }
+
+/**
+ * `time` for work that finishes asynchronously (a GPU kernel is only done once its result is read back):
+ * warm up, then repeat until `minSeconds` have passed, and report the median.
+ */
+export async function timeAsync(
+  fn: () => Promise<unknown>,
+  options: { warmup?: number; minSeconds?: number; minRepeats?: number; maxRepeats?: number } = {},
+): Promise<Timing> {
+  const warmup = options.warmup ?? 1;
+  const minSeconds = options.minSeconds ?? 0.5;
+  const minRepeats = options.minRepeats ?? 3;
+  const maxRepeats = options.maxRepeats ?? 1000;
+  for (let i = 0; i < warmup; i++) await fn();
+  const samples: number[] = [];
+  const start = performance.now();
+  while (
+    samples.length < minRepeats ||
+    ((performance.now() - start) / 1000 < minSeconds && samples.length < maxRepeats)
+  ) {
+    const t0 = performance.now();
+    await fn();
+    samples.push((performance.now() - t0) / 1000);
+  }
+  samples.sort((a, b) => a - b);
+  return { median: samples[Math.floor(samples.length / 2)], min: samples[0], repeats: samples.length };
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderReport, svgLinePlot } from '../src/report.js';
+import { formatNumber, niceTicks, renderReport, svgLinePlot } from '../src/report.js';
 import { runConvergenceCpu } from '../src/suites/convergence-cpu.js';
 
 describe('bench report', () => {
@@ -37,5 +37,23 @@ describe('bench report', () => {
     expect(html).toContain('Convergence: PrecGD vs GD');
     expect(markdown).toMatch(/\| method \| rank \| final error \| seconds \|/);
     expect(markdown.split('\n').filter((l) => l.startsWith('| precgd'))).toHaveLength(2);
+  });
+
+  it('puts axis ticks on round values: decades, 1-2-5 steps, or every integer multiple within a decade', () => {
+    expect(niceTicks(3e-8, 0.9, true).ticks).toEqual([1e-8, 1e-6, 1e-4, 1e-2, 1]);
+    expect(niceTicks(0.09, 1.7, true).ticks).toEqual([0.05, 0.1, 0.2, 0.5, 1, 2]);
+    expect(niceTicks(0.46, 0.95, true).ticks).toEqual([0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1]);
+    expect(niceTicks(1, 300, false).ticks).toEqual([0, 50, 100, 150, 200, 250, 300]);
+    const t = niceTicks(0.33, 47.8, false);
+    expect(t.lo).toBe(0);
+    expect(t.hi).toBeGreaterThanOrEqual(47.8);
+  });
+
+  it('formats numbers without float noise, counts with separators, tiny values as exponents', () => {
+    expect(formatNumber(5971968)).toBe('5,971,968');
+    expect(formatNumber(0.30000000000000004)).toBe('0.3');
+    expect(formatNumber(6.612e-8)).toBe('6.6e-8');
+    expect(formatNumber(622.94)).toBe('622.9');
+    expect(formatNumber(1e-4)).toBe('1e-4');
   });
 });

@@ -1,5 +1,6 @@
 import { COMPRESS_METHODS } from '@blastkit/models';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { formatBenchList, formatBenchResult, runBench, runBenchList } from './commands/bench.js';
 import { type CompressCommandOptions, formatCompress, runCompress } from './commands/compress.js';
 import { formatDoctor, runDoctor } from './commands/doctor.js';
 import { formatEval, runEval } from './commands/eval.js';
@@ -13,6 +14,7 @@ import {
 import { runFetch } from './commands/fetch.js';
 import { runGenerate } from './commands/generate.js';
 import { type DryRunOptions, formatInspect, runInspect } from './commands/inspect.js';
+import { registerRetrain } from './commands/retrain.js';
 import { formatDemo, runDemo } from './demo.js';
 import { ProgressLine } from './progress.js';
 
@@ -186,7 +188,10 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
   program
     .command('inspect')
     .description('List the tensors (names, dtypes, shapes, parameters) of a safetensors/npy file or a model.')
-    .argument('<file|dir>', 'a .safetensors or .npy file, a llama2.c .bin, a model folder, or an asset name')
+    .argument(
+      '<file|dir>',
+      'a .safetensors or .npy file, a llama2.c .bin, a model folder (Llama, GPT-2, ViT, DiT), or an asset name',
+    )
     .option(
       '--dry-run',
       'print the compression plan per layer (with --method, --ratio) instead of the tensors',
@@ -218,7 +223,10 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     .description(
       "Replace a model's linears by structured matrices at a parameter ratio and save it as a folder.",
     )
-    .argument('<model>', 'a llama2.c .bin, a Hugging Face Llama folder, or an asset name (stories15M)')
+    .argument(
+      '<model>',
+      'a model folder (Llama, GPT-2, ViT, DiT), a .safetensors with config.json beside it, a llama2.c .bin, or stories15M',
+    )
     .addOption(new Option('--method <m>', 'structure').choices(COMPRESS_METHODS).default('blast'))
     .option('--ratio <x>', 'fraction of each linear’s parameters to keep (or --budget)', ratio)
     .option('--blocks <b>', 'blocks per side (BLAST, Monarch; default 16)', positiveInt)
@@ -227,7 +235,7 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     .option('--backend <name>', 'compute backend', 'cpu')
     .option(
       '--target-modules <list>',
-      "module-name suffixes, comma-separated (default: the 7 projections), 'all-linear', or /regex/ over whole names",
+      "module-name suffixes, comma-separated (default: every block linear), 'all-linear', or /regex/ over whole names",
       moduleRule,
     )
     .option('--exclude-modules <list>', 'module-name suffixes (or /regex/) to leave dense', moduleRule)
@@ -244,10 +252,14 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     .option('--resume', 'continue an interrupted run from <out>.checkpoints')
     .option(
       '--calibration <text>',
-      "blast-data, rom: calibration text, a .txt file, 'moby-dick' or 'in-domain'",
+      "blast-data, rom: a .txt file, 'moby-dick', 'in-domain' (decoders with a tokenizer) or 'random' (seeded inputs, any model)",
     )
-    .option('--calibration-tokens <n>', 'calibration tokens (default 512)', positiveInt)
-    .option('--compare', 'compare with the dense model (perplexity, KL, top-1 agreement, greedy text)')
+    .option(
+      '--calibration-tokens <n>',
+      'calibration tokens (default 512), or ViT/DiT samples (8)',
+      positiveInt,
+    )
+    .option('--compare', 'compare with the dense model (as eval --reference; Llama: also greedy text)')
     .option('--json', 'print one JSON object')
     .option('--quiet', 'no progress on stderr')
     .action(
@@ -285,23 +297,58 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
   program
     .command('eval')
     .description(
-      'Perplexity of a model, or KL / top-1 agreement / perplexity against a reference (dense) model.',
+      'Evaluate a model, alone or against a reference (dense) model: perplexity / KL / top-1 agreement (Llama, ' +
+        'GPT-2), classification accuracy and agreement (ViT), noise-prediction error and sample agreement ' +
+        '(DiT), per-layer output error (all); every result a JSON record with its protocol.',
     )
-    .argument('<model>', 'a llama2.c .bin, a model folder (compressed or not), or an asset name')
+    .argument(
+      '<model>',
+      'a model folder (compressed or not), a .safetensors file, a llama2.c .bin, or an asset',
+    )
     .option('--text <file>', "a .txt file, 'moby-dick' (default) or 'in-domain' (sampled from the reference)")
     .option('--reference <model>', 'the dense model to compare with')
+    .option('--tokenizer <file>', 'tokenizer.json or tokenizer.bin, when none lies beside the model')
     .option('--max-tokens <n>', 'tokens of text to score at most', positiveInt, 2048)
     .option('--window <w>', 'tokens per window (default min(256, context))', positiveInt)
     .option('--stride <s>', 'window stride (default window/2)', positiveInt)
-    .option('--seed <s>', 'seed for in-domain sampling', nonNegativeInt, 0)
+    .option('--images <file>', 'ViT: labelled images (.safetensors with pixel_values and labels)')
+    .option(
+      '--samples <n>',
+      'seeded inputs when no data is given: ViT images (32), DiT latents (16)',
+      positiveInt,
+    )
+    .option('--layer-inputs <n>', 'per-layer error inputs: tokens (256) or ViT/DiT samples (2)', positiveInt)
+    .addOption(new Option('--sampler <s>', 'DiT sample agreement: sampler').choices(['ddim', 'ddpm']))
+    .option('--sample-steps <n>', 'DiT sample agreement: sampling steps (default 25)', positiveInt)
+    .option('--sample-images <n>', 'DiT sample agreement: samples drawn (default 4)', positiveInt)
+    .option('--cfg-scale <x>', 'DiT sample agreement: classifier-free guidance scale', nonNegative)
+    .option('--seed <s>', 'seed of in-domain sampling and of every seeded input', nonNegativeInt, 0)
     .option('--backend <name>', 'compute backend', 'cpu')
     .option('--json', 'print one JSON object')
+    .option('--quiet', 'no progress on stderr')
     .action(
       async (
         model: string,
-        opts: Omit<import('./commands/eval.js').EvalCommandOptions, 'model'> & { json?: boolean },
+        opts: Omit<import('./commands/eval.js').EvalCommandOptions, 'model'> & {
+          json?: boolean;
+          quiet?: boolean;
+        },
       ) => {
-        const r = await runEval({ ...opts, model });
+        let phase = '';
+        let line: ProgressLine | undefined;
+        const onProgress = (p: string, done: number, total: number) => {
+          if (p !== phase) {
+            line?.finish();
+            phase = p;
+            line = new ProgressLine(`eval ${p}`, err, io.tty);
+          }
+          line?.update(done, total);
+        };
+        const r = await interruptible((signal) =>
+          runEval({ ...opts, model, signal, ...(opts.quiet ? {} : { onProgress }) }).finally(() =>
+            line?.finish(),
+          ),
+        );
         io.out(opts.json ? `${JSON.stringify(r)}\n` : `${formatEval(r)}\n`);
       },
     );
@@ -311,9 +358,9 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     .description(
       'Re-save a compressed model folder: dense weights (--dense) or the BLAST reference format (--reference).',
     )
-    .argument('<dir>', 'a folder written by blastkit compress')
-    .option('--dense', 'multiply the factors back out, under the original names')
-    .option('--reference', "the reference implementation's blast_llama format (BLAST only)")
+    .argument('<dir>', 'a folder written by blastkit compress (any architecture)')
+    .option('--dense', 'multiply the factors back out, under the original names and layout')
+    .option('--reference', "the reference implementation's blast_llama format (Llama, BLAST only)")
     .addOption(
       new Option('--dtype <d>', 'storage dtype for --reference').choices(['F16', 'F32']).default('F16'),
     )
@@ -335,15 +382,15 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
 
   program
     .command('generate')
-    .description('Continue a prompt with a model (dense or compressed).')
-    .argument('<model>', 'a llama2.c .bin, a model folder (compressed or not), or an asset name')
+    .description('Continue a prompt with a decoder language model (Llama, GPT-2; dense or compressed).')
+    .argument('<model>', 'a llama2.c .bin, a Llama or GPT-2 folder (compressed or not), or an asset name')
     .requiredOption('--prompt <text>', 'the prompt')
     .option('--max-tokens <n>', 'new tokens at most', positiveInt, 128)
     .option('--temperature <t>', '0 = greedy', nonNegative, 0)
     .option('--top-p <p>', 'nucleus sampling mass', ratio, 0.9)
     .option('--seed <s>', 'random seed for sampling', nonNegativeInt, 0)
     .option('--backend <name>', 'compute backend', 'cpu')
-    .option('--tokenizer <file>', 'tokenizer.bin, when it is not beside the model')
+    .option('--tokenizer <file>', 'tokenizer.bin or tokenizer.json, when it is not beside the model')
     .option('--json', 'print one JSON object when done instead of streaming the text')
     .action(
       async (
@@ -372,6 +419,56 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
         }
       },
     );
+
+  program
+    .command('bench')
+    .description('Run a benchmark suite of @blastkit/bench (optional package) and print its results.')
+    .argument('[suite]', 'suite name (see --list); every suite when omitted')
+    .option('--list', 'list the suites and what each measures')
+    .option('--quick', 'small sizes: seconds instead of minutes')
+    .option('--full', 'the long variant, where a suite has one')
+    .option(
+      '--backends <list>',
+      'kernels: backends to measure, comma-separated (cpu, webgpu, tfjs, tfjs:<engine>; default all)',
+      (v: string) => v.split(',').filter(Boolean),
+    )
+    .option('--out <dir>', 'also write <dir>/<suite>.json (atomically), the input of the bench report')
+    .option(
+      '--json',
+      "print one JSON object: the suite's result (every suite's, under `suites`, when none is named)",
+    )
+    .option('--quiet', 'no progress on stderr')
+    .action(
+      async (
+        suite: string | undefined,
+        opts: {
+          list?: boolean;
+          quick?: boolean;
+          full?: boolean;
+          backends?: string[];
+          out?: string;
+          json?: boolean;
+          quiet?: boolean;
+        },
+      ) => {
+        if (opts.list) {
+          const list = await runBenchList();
+          io.out(opts.json ? `${JSON.stringify(list)}\n` : `${formatBenchList(list)}\n`);
+          return;
+        }
+        const log = opts.quiet ? undefined : (line: string) => err(`${line}\n`);
+        // --json keeps the CLI's rule of one JSON object on stdout: the suite's result, or every suite's
+        // results under `suites` when no suite is named (printed once they have all run).
+        const results: unknown[] = [];
+        await runBench(suite, { ...opts, log }, async (result) => {
+          if (opts.json) results.push(result);
+          else io.out(await formatBenchResult(result));
+        });
+        if (opts.json) io.out(`${JSON.stringify(suite === undefined ? { suites: results } : results[0])}\n`);
+      },
+    );
+
+  registerRetrain(program, { out: io.out, err, tty: io.tty });
 
   return program;
 }

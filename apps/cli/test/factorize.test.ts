@@ -225,8 +225,9 @@ describe('blastkit factorize', () => {
         /unknown backend 'warp-drive'/,
       ],
       [
-        { input: at('A.npy'), method: 'lowrank', rank: 2, backend: 'tfjs', out },
-        /--backend tfjs: .*use --backend cpu/,
+        // backend-cuda is not a package of this workspace yet: the optional import fails with a clear message
+        { input: at('A.npy'), method: 'lowrank', rank: 2, backend: 'cuda', out },
+        /--backend cuda: .*use --backend cpu/,
       ],
     ];
     for (const [options, message] of cases) {

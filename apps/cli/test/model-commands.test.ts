@@ -1,12 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CpuBackend } from '@blastkit/core';
 import { LlamaModel, openLlamaFolder } from '@blastkit/models';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InterruptedError, runCompress, runInspect, UsageError } from '../src/index.js';
+import { formatCompress, InterruptedError, runCompress, runInspect, UsageError } from '../src/index.js';
 
 const fixtures = join(
   dirname(fileURLToPath(import.meta.url)),
@@ -92,6 +92,45 @@ describe('blastkit compress', () => {
       readFileSync(join(dir, 'full', 'model.safetensors')),
     );
     expect(resumed.modules.map((m) => m.relativeError)).toEqual(full.modules.map((m) => m.relativeError));
+  });
+
+  it('--compare on a Llama with a short context: both texts, windows of the whole context, greedy text', async () => {
+    // a character-level tokenizer.json for the fixture's 64 ids (it ships none)
+    const vocab: Record<string, number> = {};
+    [..." abcdefghijklmnopqrstuvwxyz.,!?'ABCDEFGHIJKLMNOPQRSTUVWXYZ01"].forEach((c, i) => {
+      vocab[c] = i + 3;
+    });
+    vocab['<unk>'] = 0;
+    await cp(join(fixtures, 'tiny-llama'), join(dir, 'tiny-tok'), { recursive: true });
+    await writeFile(
+      join(dir, 'tiny-tok', 'tokenizer.json'),
+      JSON.stringify({
+        version: '1.0',
+        added_tokens: [],
+        normalizer: null,
+        pre_tokenizer: null,
+        post_processor: null,
+        decoder: { type: 'Fuse' },
+        model: { type: 'BPE', unk_token: '<unk>', vocab, merges: [] },
+      }),
+    );
+    const r = await runCompress({
+      ...compressOptions('compared'),
+      model: join(dir, 'tiny-tok'),
+      compare: true,
+    });
+    const c = r.comparison as NonNullable<typeof r.comparison>;
+    expect(c.texts.map((t) => t.text)).toEqual([
+      expect.stringMatching(/^in-domain: 63 tokens sampled from the dense model/),
+      expect.stringMatching(/^moby-dick/),
+    ]);
+    // window = the whole context (64), stride 32: every token scored once
+    expect(c.texts[1].protocol).toEqual({ window: 64, stride: 32, prefixToken: 1 });
+    expect(c.texts.every((t) => t.klDivergence > 0 && t.top1Agreement >= 0 && t.top1Agreement <= 1)).toBe(
+      true,
+    );
+    expect(typeof c.compressedContinuation).toBe('string');
+    expect(formatCompress(r)).toMatch(/against the dense model/);
   });
 
   it('bad requests are usage errors', async () => {

@@ -10,5 +10,7 @@ export {
   isAssetName,
   sha256File,
 } from './fetch.js';
+export { type IdxArray, IdxFormatError, type IdxType, parseIdx } from './idx.js';
+export { loadMnist, type MnistSplit, mnistSplitFromIdx } from './mnist.js';
 export { ASSETS, type AssetFile, type AssetName, type AssetSpec } from './registry.js';
 export { readTarEntries } from './tar.js';

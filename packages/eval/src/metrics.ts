@@ -1,5 +1,14 @@
 import { type CausalLm, logProbabilities } from './causal-lm.js';
+import { checkAborted } from './stats.js';
 import { slidingWindows, type WindowProtocol } from './windows.js';
+
+/** Progress and cancellation of a sliding-window evaluation. */
+export interface WindowRunOptions {
+  /** Called after each window with the windows done and their total. */
+  onWindow?: (done: number, total: number) => void;
+  /** Checked before each window. */
+  signal?: AbortSignal;
+}
 
 export interface PerplexityResult {
   perplexity: number;
@@ -35,16 +44,20 @@ export async function perplexity(
   model: CausalLm,
   tokens: readonly number[],
   protocol: WindowProtocol = defaultProtocol(model),
+  options: WindowRunOptions = {},
 ): Promise<PerplexityResult> {
   const V = model.config.vocabSize;
   let nll = 0;
   let count = 0;
-  for (const w of slidingWindows(tokens, protocol)) {
+  const windows = slidingWindows(tokens, protocol);
+  for (const [i, w] of windows.entries()) {
+    checkAborted(options.signal);
     const lp = await logProbabilities(model, w.ids);
     for (let t = w.scoredFrom; t < w.ids.length - 1; t++) {
       nll -= lp[t * V + w.ids[t + 1]];
       count++;
     }
+    options.onWindow?.(i + 1, windows.length);
   }
   return { perplexity: Math.exp(nll / count), nll: nll / count, tokens: count, protocol };
 }
@@ -58,6 +71,7 @@ export async function compareModels(
   candidate: CausalLm,
   tokens: readonly number[],
   protocol: WindowProtocol = defaultProtocol(reference),
+  options: WindowRunOptions = {},
 ): Promise<ComparisonResult> {
   const V = reference.config.vocabSize;
   if (candidate.config.vocabSize !== V)
@@ -67,7 +81,9 @@ export async function compareModels(
   let kl = 0;
   let agree = 0;
   let count = 0;
-  for (const w of slidingWindows(tokens, protocol)) {
+  const windows = slidingWindows(tokens, protocol);
+  for (const [i, w] of windows.entries()) {
+    checkAborted(options.signal);
     const p = await logProbabilities(reference, w.ids);
     const q = await logProbabilities(candidate, w.ids);
     for (let t = w.scoredFrom; t < w.ids.length - 1; t++) {
@@ -85,6 +101,7 @@ export async function compareModels(
       if (argP === argQ) agree++;
       count++;
     }
+    options.onWindow?.(i + 1, windows.length);
   }
   return {
     tokens: count,

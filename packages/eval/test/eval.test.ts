@@ -80,6 +80,15 @@ describe('perplexity and comparison on the tiny Llama', () => {
     expect(self.klDivergence).toBeCloseTo(0, 10);
     expect(self.top1Agreement).toBe(1);
     expect(self.reference.perplexity).toBe(self.candidate.perplexity);
+    const windows: string[] = [];
+    const again = await compareModels(dense, dense, tokens, protocol, {
+      onWindow: (d, t) => windows.push(`${d}/${t}`),
+    });
+    expect(windows).toEqual(['1/3', '2/3', '3/3']); // windows at 0, 4 and 8 cover the 16 tokens
+    expect(again).toEqual(self);
+    const controller = new AbortController();
+    controller.abort(new Error('stop'));
+    await expect(perplexity(dense, tokens, protocol, { signal: controller.signal })).rejects.toThrow('stop');
     const other = await compareModels(dense, small, tokens, protocol);
     expect(other.tokens).toBe(tokens.length - 1);
     expect(other.klDivergence).toBeGreaterThan(1e-4);

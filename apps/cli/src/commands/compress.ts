@@ -1,26 +1,46 @@
 import { existsSync } from 'node:fs';
 import { copyFile, readdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { type Backend, InvalidArgumentError } from '@blastkit/core';
-import { type ComparisonResult, compareModels } from '@blastkit/eval';
+import { type Backend, InvalidArgumentError, type Tensor } from '@blastkit/core';
+import { type ComparisonResult, compareModels, seededImages, seededNoiseInputs } from '@blastkit/eval';
 import { DirectoryCheckpointStore } from '@blastkit/factorize/node';
 import {
   CALIBRATED_METHODS,
   COMPRESS_METHODS,
   type CompressedModule,
   type CompressMethod,
-  collectLinearInputs,
   compressLinears,
+  type Gpt2Model,
   generate,
   LlamaModel,
+  ModelFormatError,
   planCompression,
+  saveCompressedFolder,
   saveCompressedLlama,
 } from '@blastkit/models';
 import { resolveBackend } from '../backends.js';
 import { InterruptedError, UsageError } from '../errors.js';
-import { loadTokenizer, type ModelArgument, openModelArgument } from '../io/model-input.js';
-import { readBudgetFile, type SelectionOptions, selectLlamaModules } from '../io/selection.js';
-import { evaluationTokens } from './eval.js';
+import {
+  disposeModel,
+  foldBiases,
+  isDecoder,
+  type LinearFeed,
+  linearCandidates,
+  linearInputs,
+  linearWeights,
+  loadModel,
+  selectLinears,
+} from '../io/architecture.js';
+import { loadTokenizer, type OpenedModel, openModel } from '../io/model-input.js';
+import { readBudgetFile, type SelectionOptions } from '../io/selection.js';
+import {
+  asCommandError,
+  type EvalCommandResult,
+  evaluateOpened,
+  evaluationTokens,
+  formatEval,
+  seededTokens,
+} from './eval.js';
 
 export interface CompressCommandOptions extends SelectionOptions {
   model: string;
@@ -40,11 +60,18 @@ export interface CompressCommandOptions extends SelectionOptions {
   out: string;
   /** Continue from the checkpoints an interrupted run left in `<out>.checkpoints`. */
   resume?: boolean;
-  /** Calibration text for blast-data: a .txt file, 'moby-dick' or 'in-domain' (sampled from the model). */
+  /**
+   * Calibration inputs for blast-data and rom: a .txt file, 'moby-dick' or 'in-domain' (sampled from the model)
+   * for decoders with a tokenizer; 'random' (seeded inputs: token ids, N(0, 1) images, DiT noise-prediction
+   * latents) for every architecture.
+   */
   calibration?: string;
-  /** Calibration tokens (default 512, in sequences of at most 128). */
+  /** Calibration tokens (default 512, in sequences of at most 128); ViT images / DiT latents (default 8). */
   calibrationTokens?: number;
-  /** Also compare the result with the dense model on in-domain text sampled from it. */
+  /**
+   * Also compare the result with the dense model: Llama on in-domain text sampled from it and on Moby Dick;
+   * the other architectures as `eval --reference` does (seeded inputs where there is no data).
+   */
   compare?: boolean;
   onModule?: (e: CompressedModule & { index: number; total: number }) => void;
   onStep?: (module: string, step: number, total: number) => void;
@@ -53,6 +80,7 @@ export interface CompressCommandOptions extends SelectionOptions {
 
 export interface CompressCommandResult {
   model: string;
+  architecture: OpenedModel['architecture'];
   method: CompressMethod;
   /** The requested ratio (null with a budget file; see linearParameters.ratio for the result). */
   ratio: number | null;
@@ -72,6 +100,8 @@ export interface CompressCommandResult {
     denseContinuation: string;
     compressedContinuation: string;
   };
+  /** With --compare on GPT-2, ViT or DiT: what `eval <out> --reference <model>` reports, records included. */
+  evaluation?: EvalCommandResult;
 }
 
 /** The prompt the comparison starts from, and how its in-domain text is sampled. */
@@ -84,18 +114,19 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
     throw new UsageError(
       `--method: unknown method '${options.method}' (one of ${COMPRESS_METHODS.join(', ')})`,
     );
-  const opened = await openModelArgument(options.model);
   const checkpoints = `${options.out}.checkpoints`;
   if (existsSync(checkpoints) && !options.resume)
     throw new UsageError(
       `${checkpoints} holds an interrupted run: pass --resume to continue it, or delete it to start over`,
     );
+  const opened = await openModel(options.model);
   const seed = options.seed ?? 0;
   const backendName = options.backend ?? 'cpu';
-  const backend = await resolveBackend(backendName);
+  let backend: Backend | undefined;
   try {
+    backend = await resolveBackend(backendName);
     if (opened.replacements.size > 0) throw new UsageError(`${opened.description} is already compressed`);
-    let modules = selectLlamaModules(opened.config, options);
+    let modules = selectLinears(opened, options);
     let ranks: Map<string, number> | undefined;
     if ((options.ratio === undefined) === (options.budget === undefined))
       throw new UsageError('give exactly one of --ratio and --budget');
@@ -105,13 +136,13 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
     if (options.budget !== undefined) {
       ranks = await readBudgetFile(options.budget);
       // the budget file decides which modules are compressed
-      const all = selectLlamaModules(opened.config, { targetModules: 'all-linear' });
+      const all = linearCandidates(opened);
       const unknown = [...ranks.keys()].filter((m) => !all.includes(m));
       if (unknown.length > 0)
         throw new UsageError(`--budget: no linear '${unknown[0]}' in ${opened.description}`);
       modules = [...ranks.keys()];
     } else if (options.allocate) {
-      const plan = await planCompression(opened.source, modules, {
+      const plan = await planCompression(linearWeights(opened), modules, {
         method: options.method,
         ratio,
         blocks: options.blocks,
@@ -121,7 +152,7 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
     }
     if (CALIBRATED_METHODS.includes(options.method) && options.calibration === undefined)
       throw new UsageError(
-        `--method ${options.method} needs --calibration (a .txt file, 'moby-dick' or 'in-domain')`,
+        `--method ${options.method} needs --calibration (${isDecoder(opened.architecture) ? "a .txt file, 'moby-dick', 'in-domain' or 'random'" : "'random': seeded inputs"})`,
       );
     const start = performance.now();
     const calibration = options.calibration
@@ -130,7 +161,7 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
           backend,
           modules,
           options.calibration,
-          options.calibrationTokens ?? 512,
+          options.calibrationTokens,
           seed,
         )
       : undefined;
@@ -139,7 +170,7 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       replacements,
       biases,
       modules: report,
-    } = await compressLinears(opened.source, modules, {
+    } = await compressLinears(linearWeights(opened), modules, {
       method: options.method,
       ratio,
       ratioPattern: options.ratioPattern,
@@ -157,24 +188,33 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
     const seconds = (performance.now() - start) / 1000;
     const blocks =
       options.method === 'lowrank' || options.method === 'block-diag' ? null : (options.blocks ?? 16);
-    await saveCompressedLlama(
-      options.out,
-      opened.config,
-      opened.source,
-      replacements,
-      {
-        method: options.method,
-        ratio: options.ratio ?? null,
-        ...(options.budget ? { budget: 'per-module ranks' } : {}),
-        ...(options.allocate ? { allocation: 'tail-energy curves' } : {}),
-        blocks,
-        seed,
-        source_model: opened.description,
-        ...(calibration ? { calibration: calibration.source } : {}),
-        ...(options.ratioPattern ? { ratio_pattern: options.ratioPattern } : {}),
-      },
-      biases,
-    );
+    const info = {
+      method: options.method,
+      ratio: options.ratio ?? null,
+      ...(options.budget ? { budget: 'per-module ranks' } : {}),
+      ...(options.allocate ? { allocation: 'tail-energy curves' } : {}),
+      blocks,
+      seed,
+      source_model: opened.description,
+      ...(calibration ? { calibration: calibration.source } : {}),
+      ...(options.ratioPattern ? { ratio_pattern: options.ratioPattern } : {}),
+    };
+    if (opened.architecture === 'llama')
+      await saveCompressedLlama(options.out, opened.config, opened.source, replacements, info, biases);
+    else {
+      // ROM's output biases go into each layer's own bias (these adapters take no second one)
+      const folded = foldBiases(opened, opened.source, biases);
+      await saveCompressedFolder(
+        options.out,
+        opened.configJson,
+        folded.source,
+        replacements,
+        biases.size > 0
+          ? { ...info, output_biases: "ROM's mean compensation, added to each layer's bias" }
+          : info,
+        folded.biases,
+      );
+    }
     if (opened.tokenizerPath)
       await copyFile(opened.tokenizerPath, join(options.out, basename(opened.tokenizerPath)));
     await rm(checkpoints, { recursive: true, force: true });
@@ -182,6 +222,7 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
     const compressed = report.reduce((a, m) => a + m.parameters, 0);
     const result: CompressCommandResult = {
       model: opened.description,
+      architecture: opened.architecture,
       method: options.method,
       ratio: options.ratio ?? null,
       ...(options.budget ? { budget: 'per-module ranks' } : {}),
@@ -196,17 +237,29 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       seconds,
       resumedModules: report.filter((m) => m.resumed).length,
     };
-    if (options.compare) {
-      if (!opened.tokenizerPath) throw new UsageError('--compare needs a tokenizer.bin beside the model');
+    if (options.compare && opened.architecture !== 'llama') {
+      const candidate = { ...opened, replacements, biases, description: `${options.out} (just compressed)` };
+      const r = await evaluateOpened(
+        candidate,
+        opened,
+        backend,
+        backendName,
+        { seed, signal: options.signal },
+        { method: options.method, ratio: options.ratio ?? null },
+      );
+      result.evaluation = r;
+    } else if (options.compare && opened.architecture === 'llama') {
+      if (!opened.tokenizerPath)
+        throw new UsageError(
+          '--compare needs a tokenizer (tokenizer.bin or tokenizer.json) beside the model',
+        );
       const tokenizer = await loadTokenizer(opened.tokenizerPath);
       const denseModel = await LlamaModel.load(opened.source, opened.config, { backend });
       const small = await LlamaModel.load(opened.source, opened.config, { backend, replacements, biases });
       const prompt = tokenizer.encode(COMPARE_PROMPT, { bos: true });
-      const protocol = {
-        window: Math.min(256, opened.config.maxPositionEmbeddings),
-        stride: 128,
-        prefixToken: 1,
-      };
+      const window = Math.min(256, opened.config.maxPositionEmbeddings);
+      // half-window stride: a fixed 128 would exceed the window of a model with a short context
+      const protocol = { window, stride: Math.floor(window / 2), prefixToken: 1 };
       const texts: (ComparisonResult & { text: string })[] = [];
       for (const spec of ['in-domain', 'moby-dick']) {
         const text = await evaluationTokens(spec, tokenizer, COMPARE_TOKENS, denseModel, seed);
@@ -232,61 +285,109 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       throw new InterruptedError(
         `compress: interrupted; finished modules are kept in ${checkpoints} (use --resume)`,
       );
-    if (err instanceof InvalidArgumentError) throw new UsageError(err.message);
-    throw err;
+    if (err instanceof InvalidArgumentError || err instanceof ModelFormatError)
+      throw new UsageError(err.message);
+    throw asCommandError(err);
   } finally {
     await opened.source.close();
-    await backend.close?.();
+    await backend?.close?.();
   }
 }
 
 /**
- * The inputs every selected linear sees on the calibration text, from the dense model: the text is cut into
- * sequences of at most 128 tokens (BOS first); 'in-domain' samples them from the model, one seed each.
+ * The inputs every selected linear sees in the dense model on calibration data. Decoders: text cut into
+ * sequences of at most 128 tokens (BOS first); 'in-domain' samples them from the model, one seed each;
+ * 'random' draws token ids. ViT / DiT: 'random' only — seeded N(0, 1) images, or DiT noise-prediction latents
+ * (there is no image data here; a data-free calibration, labelled as such).
  */
 async function calibrationInputs(
-  opened: ModelArgument,
+  opened: OpenedModel,
   backend: Backend,
   modules: string[],
   spec: string,
-  tokens: number,
+  count: number | undefined,
   seed: number,
-) {
-  if (!opened.tokenizerPath) throw new UsageError('--calibration needs a tokenizer.bin beside the model');
+): Promise<{ inputs: Map<string, Tensor>; source: string }> {
+  let feed: LinearFeed;
+  let source: string;
+  if (opened.architecture === 'vit' || opened.architecture === 'dit') {
+    if (spec !== 'random')
+      throw new UsageError(
+        `--calibration for a ${opened.architecture} model: only 'random' (seeded inputs) is supported`,
+      );
+    const n = count ?? 8;
+    if (opened.architecture === 'vit') {
+      feed = { kind: 'images', images: seededImages(opened.config, n, seed), batchSize: 8 };
+      source = `random: ${n} images of N(0, 1) pixels, Rng(${seed})`;
+    } else {
+      feed = { kind: 'latents', inputs: seededNoiseInputs(opened.config, n, seed), batchSize: 8 };
+      source = `random: ${n} noise-prediction latents (x₀, ε ~ N(0, 1), t, y uniform), Rng(${seed})`;
+    }
+    return { inputs: await linearInputs(opened, backend, modules, feed), source };
+  }
+  const tokens = count ?? 512;
+  const context = contextOf(opened);
+  const prefix = opened.architecture === 'llama' ? [opened.config.bosTokenId ?? 1] : [];
+  const length = Math.min(128, context) - prefix.length;
+  const sequences: number[][] = [];
+  if (spec === 'random') {
+    const ids = seededTokens(vocabOf(opened), tokens, seed);
+    for (let i = 0; i < ids.length; i += length) sequences.push([...prefix, ...ids.slice(i, i + length)]);
+    source = `random: ${tokens} token ids uniform over the vocabulary, Rng(${seed})`;
+    return { inputs: await linearInputs(opened, backend, modules, { kind: 'tokens', sequences }), source };
+  }
+  if (!opened.tokenizerPath)
+    throw new UsageError(
+      `--calibration ${spec} needs a tokenizer beside the model (or use --calibration random)`,
+    );
   const tokenizer = await loadTokenizer(opened.tokenizerPath);
-  const dense = await LlamaModel.load(opened.source, opened.config, { backend });
+  const dense = await loadModel(opened, backend);
+  const lm = dense.model as LlamaModel | Gpt2Model;
   try {
-    const length = Math.min(128, opened.config.maxPositionEmbeddings) - 1;
-    const sequences: number[][] = [];
-    let source: string;
     if (spec === 'in-domain') {
+      const start = prefix.length > 0 ? prefix : [lm.config.eosTokenId ?? 0];
       for (let i = 0; sequences.length * length < tokens; i++) {
-        const ids = await generate(dense, [1], {
+        const ids = await generate(lm, start, {
           maxTokens: length,
           temperature: 1,
           topP: 0.9,
           seed: seed + 1000 + i,
           stopToken: -1,
         });
-        sequences.push([1, ...ids]);
+        sequences.push([...prefix, ...ids]);
       }
       source = `in-domain: ${sequences.length} sequences of ${length} tokens sampled from the dense model (seeds ${seed + 1000}…)`;
     } else {
-      const text = await evaluationTokens(spec, tokenizer, tokens, dense, seed);
-      for (let i = 0; i < text.ids.length; i += length) sequences.push([1, ...text.ids.slice(i, i + length)]);
+      const text = await evaluationTokens(spec, tokenizer, tokens, lm, seed);
+      for (let i = 0; i < text.ids.length; i += length)
+        sequences.push([...prefix, ...text.ids.slice(i, i + length)]);
       source = text.source;
     }
-    return { inputs: await collectLinearInputs(dense, sequences, modules), source };
+    // the model that sampled the text also gives the inputs: one copy in memory
+    const inputs = await linearInputs(opened, backend, modules, { kind: 'tokens', sequences }, lm);
+    return { inputs, source };
   } finally {
-    dense.dispose();
+    disposeModel(dense);
   }
+}
+
+function contextOf(m: OpenedModel): number {
+  return m.architecture === 'gpt2'
+    ? m.config.nPositions
+    : m.architecture === 'llama'
+      ? m.config.maxPositionEmbeddings
+      : 0;
+}
+
+function vocabOf(m: OpenedModel): number {
+  return m.architecture === 'gpt2' || m.architecture === 'llama' ? m.config.vocabSize : 0;
 }
 
 /** The human-readable report. */
 export function formatCompress(r: CompressCommandResult): string {
   const lines = [
     `${r.model} → ${r.out}`,
-    `method ${r.method}, ratio ${r.ratio}${r.blocks ? `, ${r.blocks} blocks` : ''}, seed ${r.seed}, backend ${r.backend}`,
+    `${r.architecture}: method ${r.method}, ratio ${r.ratio}${r.blocks ? `, ${r.blocks} blocks` : ''}, seed ${r.seed}, backend ${r.backend}`,
     '',
     `${'module'.padEnd(36)} ${'shape'.padEnd(9)} ${'rank'.padStart(5)} ${'params'.padStart(8)} ${'rel.err'.padStart(8)}`,
     ...r.modules.map(
@@ -294,11 +395,15 @@ export function formatCompress(r: CompressCommandResult): string {
         `${m.name.padEnd(36)} ${m.shape.join('×').padEnd(9)} ${String(m.rank ?? '-').padStart(5)} ${String(m.parameters).padStart(8)} ${m.relativeError.toFixed(4).padStart(8)}${m.resumed ? '  (resumed)' : ''}`,
     ),
     '',
-    `decoder linears: ${r.linearParameters.compressed} of ${r.linearParameters.dense} parameters (${(100 * r.linearParameters.ratio).toFixed(1)}%), mean relative error ${r.meanRelativeError.toFixed(4)}, ${r.seconds.toFixed(1)} s`,
+    `compressed linears: ${r.linearParameters.compressed} of ${r.linearParameters.dense} parameters (${(100 * r.linearParameters.ratio).toFixed(1)}%), mean relative error ${r.meanRelativeError.toFixed(4)}, ${r.seconds.toFixed(1)} s`,
   ];
+  if (r.evaluation) lines.push('', 'against the dense model:', formatEval(r.evaluation));
   const c = r.comparison;
   if (c) {
-    lines.push('', 'against the dense model (sliding windows of 256, stride 128, BOS prefix):');
+    lines.push(
+      '',
+      'against the dense model (sliding windows of min(256, context), half-window stride, BOS prefix):',
+    );
     for (const t of c.texts)
       lines.push(
         `  ${t.text}`,

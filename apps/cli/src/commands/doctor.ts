@@ -1,29 +1,65 @@
 import { BACKEND_NAMES, resolveBackend } from '../backends.js';
 
+/** One TensorFlow.js engine as @blastkit/backend-tfjs reports it (the package is optional: typed here). */
+export interface DoctorTfjsEngine {
+  name: string;
+  status: 'picked' | 'available' | 'unavailable' | 'not-probed';
+  detail: string;
+}
+
 export interface DoctorResult {
   node: string;
   platform: string;
   backends: { name: string; available: boolean; detail: string }[];
+  /** Every engine of the tfjs backend, when @blastkit/backend-tfjs loads: which runs, which would, why not. */
+  tfjsEngines?: DoctorTfjsEngine[];
+}
+
+interface TfjsModule {
+  tfjsEngineReport(options: { probeAll: boolean }): Promise<{ engines: DoctorTfjsEngine[] }>;
 }
 
 /** `blastkit doctor`: which compute backends load here, and for each that does not, why. */
 export async function runDoctor(): Promise<DoctorResult> {
-  const backends: DoctorResult['backends'] = [];
-  for (const name of BACKEND_NAMES) {
+  const found = new Map<string, DoctorResult['backends'][number]>();
+  let tfjsEngines: DoctorTfjsEngine[] | undefined;
+  // tfjs first: TensorFlow's library (tfjs-node) crashes the process when loaded after Mesa's LLVM, which the
+  // WebGPU backend's software adapter brings in; the other order is fine. Listed in the usual order below.
+  for (const name of ['tfjs', ...BACKEND_NAMES.filter((n) => n !== 'tfjs')]) {
     try {
       const be = await resolveBackend(name);
-      backends.push({ name, available: true, detail: `loaded (backend '${be.name}')` });
+      const engine = (be as { engine?: unknown }).engine;
+      found.set(name, {
+        name,
+        available: true,
+        detail: `loaded (backend '${be.name}'${typeof engine === 'string' ? `, engine ${engine}` : ''})`,
+      });
       await be.close?.();
     } catch (err) {
-      backends.push({ name, available: false, detail: err instanceof Error ? err.message : String(err) });
+      found.set(name, { name, available: false, detail: err instanceof Error ? err.message : String(err) });
+    }
+    if (name === 'tfjs' && found.get(name)?.available) {
+      // every engine, not only the picked one: loads tfjs-node if it is staged, opens a WebGPU device if there
+      // is an adapter — what a diagnostic is for
+      const spec = '@blastkit/backend-tfjs';
+      const tfjs = (await import(spec)) as TfjsModule;
+      const report = await tfjs.tfjsEngineReport({ probeAll: true });
+      tfjsEngines = report.engines.map(({ name, status, detail }) => ({ name, status, detail }));
     }
   }
-  return { node: process.version, platform: `${process.platform}-${process.arch}`, backends };
+  const backends = BACKEND_NAMES.map((name) => found.get(name)!);
+  return { node: process.version, platform: `${process.platform}-${process.arch}`, backends, tfjsEngines };
 }
 
+const MARK = { picked: '▶', available: '✓', unavailable: '✗', 'not-probed': '·' } as const;
+
 export function formatDoctor(r: DoctorResult): string {
-  return [
-    `node ${r.node} on ${r.platform}`,
-    ...r.backends.map((b) => `${b.available ? '✓' : '✗'} ${b.name.padEnd(7)} ${b.detail}`),
-  ].join('\n');
+  const lines = [`node ${r.node} on ${r.platform}`];
+  for (const b of r.backends) {
+    lines.push(`${b.available ? '✓' : '✗'} ${b.name.padEnd(7)} ${b.detail}`);
+    if (b.name === 'tfjs' && r.tfjsEngines) {
+      lines.push(...r.tfjsEngines.map((e) => `    ${MARK[e.status]} ${e.name.padEnd(13)} ${e.detail}`));
+    }
+  }
+  return lines.join('\n');
 }

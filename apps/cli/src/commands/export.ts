@@ -1,15 +1,21 @@
 import { copyFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { ModelFormatError, saveDenseLlama, saveReferenceBlastLlama } from '@blastkit/models';
+import {
+  ModelFormatError,
+  saveCompressedFolder,
+  saveDenseLlama,
+  saveReferenceBlastLlama,
+} from '@blastkit/models';
 import { UsageError } from '../errors.js';
-import { openModelArgument } from '../io/model-input.js';
+import { denseExportSource } from '../io/architecture.js';
+import { openModel } from '../io/model-input.js';
 
 export interface ExportCommandOptions {
   dir: string;
   out: string;
-  /** Dense weights under the original names (no compression_config). */
+  /** Dense weights under the original names (no compression_config), for every architecture. */
   dense?: boolean;
-  /** The BLAST reference implementation's blast_llama format (fp16 unless dtype F32). */
+  /** The BLAST reference implementation's blast_llama format (fp16 unless dtype F32); Llama only. */
   reference?: boolean;
   dtype?: 'F16' | 'F32';
 }
@@ -18,24 +24,34 @@ export interface ExportCommandOptions {
 export async function runExport(options: ExportCommandOptions) {
   if (Boolean(options.dense) === Boolean(options.reference))
     throw new UsageError('give exactly one of --dense and --reference');
-  const opened = await openModelArgument(options.dir);
+  const opened = await openModel(options.dir);
   try {
     if (opened.format !== 'hf-folder' || opened.replacements.size === 0)
       throw new UsageError(`${options.dir} is not a compressed model folder (written by blastkit compress)`);
-    if (opened.biases.size > 0)
-      throw new UsageError(
-        `${options.dir} has output biases (ROM's mean compensation), which a Llama checkpoint cannot hold`,
-      );
-    if (options.dense) await saveDenseLlama(options.out, opened.config, opened.source, opened.replacements);
-    else
-      await saveReferenceBlastLlama(options.out, opened.config, opened.source, opened.replacements, {
-        dtype: options.dtype ?? 'F16',
-      });
+    if (opened.architecture === 'llama') {
+      if (opened.biases.size > 0)
+        throw new UsageError(
+          `${options.dir} has output biases (ROM's mean compensation), which a Llama checkpoint cannot hold`,
+        );
+      if (options.dense) await saveDenseLlama(options.out, opened.config, opened.source, opened.replacements);
+      else
+        await saveReferenceBlastLlama(options.out, opened.config, opened.source, opened.replacements, {
+          dtype: options.dtype ?? 'F16',
+        });
+    } else {
+      if (options.reference)
+        throw new UsageError(
+          `--reference writes the BLAST reference's blast_llama format, for Llama models only; ${opened.description} is ${opened.architecture} (use --dense)`,
+        );
+      // the architecture's own file layout (Conv1D [in, out], conv kernels), no compression_config
+      await saveCompressedFolder(options.out, opened.configJson, denseExportSource(opened), new Map(), null);
+    }
     if (opened.tokenizerPath)
       await copyFile(opened.tokenizerPath, join(options.out, basename(opened.tokenizerPath)));
     return {
       from: options.dir,
       out: options.out,
+      architecture: opened.architecture,
       format: options.dense ? 'dense' : 'blast_llama',
       modules: opened.replacements.size,
     };

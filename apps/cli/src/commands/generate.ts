@@ -1,7 +1,9 @@
-import { generate, LlamaModel } from '@blastkit/models';
+import type { Backend } from '@blastkit/core';
+import { type Gpt2Model, generate, type LlamaModel, ModelFormatError } from '@blastkit/models';
 import { resolveBackend } from '../backends.js';
-import { UsageError } from '../errors.js';
-import { loadTokenizer, openModelArgument } from '../io/model-input.js';
+import { InterruptedError, UsageError } from '../errors.js';
+import { disposeModel, isDecoder, loadModel } from '../io/architecture.js';
+import { loadTokenizer, openModel } from '../io/model-input.js';
 
 export interface GenerateCommandOptions {
   model: string;
@@ -33,22 +35,29 @@ export interface GenerateCommandResult {
   linearParameters: number;
 }
 
-/** `blastkit generate`: continue a prompt with a (compressed or dense) Llama model. */
+/** `blastkit generate`: continue a prompt with a (compressed or dense) decoder language model (Llama, GPT-2). */
 export async function runGenerate(options: GenerateCommandOptions): Promise<GenerateCommandResult> {
-  const opened = await openModelArgument(options.model, { tokenizer: options.tokenizer });
+  const opened = await openModel(options.model, { tokenizer: options.tokenizer });
+  let backend: Backend | undefined;
   try {
+    if (!isDecoder(opened.architecture))
+      throw new UsageError(
+        `generate continues text with a decoder language model (Llama, GPT-2); ${opened.description} is a ${opened.architecture} model (see eval)`,
+      );
     if (opened.tokenizerPath === undefined)
-      throw new UsageError(`model '${options.model}': no tokenizer.bin beside it; pass --tokenizer FILE`);
+      throw new UsageError(
+        `model '${options.model}': no tokenizer.bin or tokenizer.json beside it; pass --tokenizer FILE`,
+      );
     const tokenizer = await loadTokenizer(opened.tokenizerPath);
     const backendName = options.backend ?? 'cpu';
-    const backend = await resolveBackend(backendName);
-    const model = await LlamaModel.load(opened.source, opened.config, {
-      backend,
-      replacements: opened.replacements,
-      biases: opened.biases,
-      file: opened.description,
+    backend = await resolveBackend(backendName);
+    const loaded = await loadModel(opened, backend).catch((err) => {
+      throw err instanceof ModelFormatError ? new UsageError(err.message) : err;
     });
-    const prompt = tokenizer.encode(options.prompt, { bos: true });
+    const model = loaded.model as LlamaModel | Gpt2Model;
+    // Llama's tokenizers are used with BOS first; GPT-2 continues raw text (no BOS, as transformers does)
+    const prompt = tokenizer.encode(options.prompt, { bos: opened.architecture === 'llama' });
+    if (prompt.length === 0) throw new UsageError('--prompt: the prompt has no tokens');
     const promptText = tokenizer.decode(prompt);
     const temperature = options.temperature ?? 0;
     const topP = options.topP ?? 0.9;
@@ -88,10 +97,14 @@ export async function runGenerate(options: GenerateCommandOptions): Promise<Gene
       topP,
       linearParameters: model.linearParameterCount(),
     };
-    model.dispose();
-    await backend.close?.();
+    disposeModel(loaded);
     return result;
+  } catch (err) {
+    // Ctrl-C stops generation between tokens: exit 130, not a failure
+    if (options.signal?.aborted) throw new InterruptedError('generate: interrupted');
+    throw err;
   } finally {
     await opened.source.close();
+    await backend?.close?.();
   }
 }

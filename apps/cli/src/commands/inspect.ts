@@ -6,8 +6,9 @@ import { type AllocationPlan, formatPlan } from '@blastkit/factorize';
 import { type CompressMethod, ModelFormatError, planCompression } from '@blastkit/models';
 import { NpyError, openSafetensors, readNpy, SafetensorsError } from '@blastkit/safetensors';
 import { UsageError } from '../errors.js';
-import { openModelArgument } from '../io/model-input.js';
-import { type SelectionOptions, selectLlamaModules } from '../io/selection.js';
+import { describeConfig, linearCandidates, linearWeights, selectLinears } from '../io/architecture.js';
+import { type Architecture, openModel } from '../io/model-input.js';
+import type { SelectionOptions } from '../io/selection.js';
 
 export interface InspectedTensor {
   name: string;
@@ -32,9 +33,14 @@ export interface InspectResult {
   /** For models: the architecture and the linears' sizes. */
   model?: {
     description: string;
+    architecture: Architecture;
     config: Record<string, unknown>;
+    /** One line on the architecture's sizes. */
+    summary: string;
+    /** The block linears compression targets (see `compress`), as stored: structured where compressed. */
+    linears: number;
     linearParameters: number;
-    /** FLOPs per token of the decoder linears (2 per multiply-add), as stored (structured where compressed). */
+    /** FLOPs per token (patch, for ViT and DiT) of those linears (2 per multiply-add), as stored. */
     linearFlopsPerToken: number;
     compression?: unknown;
   };
@@ -46,11 +52,16 @@ export interface InspectResult {
 export async function runInspect(path: string, dryRun?: DryRunOptions): Promise<InspectResult> {
   try {
     if (!isAssetName(path) && !existsSync(path)) throw new UsageError(`${path}: no such file or folder`);
-    const isModel = isAssetName(path) || statSync(path).isDirectory() || extname(path) === '.bin';
-    if (dryRun && !isModel)
-      throw new UsageError('--dry-run needs a model (a llama2.c .bin, a folder or an asset)');
     const ext = extname(path).toLowerCase();
-    if (!isAssetName(path) && statSync(path).isFile() && ext === '.safetensors') {
+    // a .safetensors file is listed as it is, unless a plan is asked for: then it is a model (config beside it)
+    const isModel =
+      isAssetName(path) ||
+      statSync(path).isDirectory() ||
+      ext === '.bin' ||
+      (dryRun !== undefined && ext === '.safetensors');
+    if (dryRun && !isModel)
+      throw new UsageError('--dry-run needs a model (a model folder, a llama2.c .bin or an asset)');
+    if (!isModel && ext === '.safetensors') {
       const file = await openSafetensors(path);
       const tensors = file.names().map((name) => {
         const info = file.info(name);
@@ -59,14 +70,13 @@ export async function runInspect(path: string, dryRun?: DryRunOptions): Promise<
       await file.close();
       return { path, kind: 'safetensors', tensors, parameters: sum(tensors), metadata: file.metadata };
     }
-    if (!isAssetName(path) && statSync(path).isFile() && ext === '.npy') {
+    if (!isModel && ext === '.npy') {
       const t = await readNpy(path);
       const tensors = [{ name: '(array)', dtype: 'F32', shape: [...t.shape], parameters: t.size }];
       return { path, kind: 'npy', tensors, parameters: t.size };
     }
-    const opened = await openModelArgument(path);
+    const opened = await openModel(path);
     try {
-      const replaced = new Set(opened.replacements.keys());
       const tensors = opened.source.names().map((name) => {
         const shape = [...opened.source.shapeOf(name)];
         return { name, dtype: 'F32', shape, parameters: count(shape) };
@@ -77,24 +87,22 @@ export async function runInspect(path: string, dryRun?: DryRunOptions): Promise<
           tensors.push({ name: `${module}.${part}`, dtype: 'F32', shape: [...t.shape], parameters: t.size });
       for (const [module, bias] of opened.biases)
         tensors.push({ name: `${module}.bias`, dtype: 'F32', shape: [...bias.shape], parameters: bias.size });
+      const candidates = linearCandidates(opened);
       let linearParameters = 0;
       let linearFlops = 0;
-      for (const t of tensors) {
-        const module = t.name.replace(/\.[^.]+$/, '');
-        if (/\.(self_attn|mlp)\./.test(t.name) && t.name.endsWith('.weight') && !replaced.has(module)) {
-          linearParameters += t.parameters;
-          linearFlops += 2 * t.parameters;
-        }
-      }
-      for (const m of opened.replacements.values()) {
-        linearParameters += m.parameterCount;
-        linearFlops += m.flops(1);
+      for (const module of candidates) {
+        const structure = opened.replacements.get(module);
+        const parameters = structure
+          ? structure.parameterCount
+          : count(opened.source.shapeOf(`${module}.weight`));
+        linearParameters += parameters;
+        linearFlops += structure ? structure.flops(1) : 2 * parameters;
       }
       for (const b of opened.biases.values()) linearParameters += b.size;
       let plan: AllocationPlan | undefined;
       if (dryRun) {
         if (opened.replacements.size > 0) throw new UsageError(`${opened.description} is already compressed`);
-        plan = await planCompression(opened.source, selectLlamaModules(opened.config, dryRun), dryRun);
+        plan = await planCompression(linearWeights(opened), selectLinears(opened, dryRun), dryRun);
       }
       return {
         ...(plan ? { plan } : {}),
@@ -104,7 +112,10 @@ export async function runInspect(path: string, dryRun?: DryRunOptions): Promise<
         parameters: sum(tensors),
         model: {
           description: opened.description,
+          architecture: opened.architecture,
           config: { ...opened.config },
+          summary: describeConfig(opened),
+          linears: candidates.length,
           linearParameters,
           linearFlopsPerToken: linearFlops,
           ...(opened.compression ? { compression: opened.compression } : {}),
@@ -140,10 +151,10 @@ export function formatInspect(r: InspectResult): string {
     `${r.path} (${r.model?.description ?? r.kind}): ${r.tensors.length} tensors, ${r.parameters} parameters`,
   ];
   if (r.model) {
-    const c = r.model.config as Record<string, number | boolean>;
+    const unit = r.model.architecture === 'vit' || r.model.architecture === 'dit' ? 'patch' : 'token';
     lines.push(
-      `llama: hidden ${c.hiddenSize}, intermediate ${c.intermediateSize}, ${c.numLayers} layers, ${c.numHeads} heads (${c.numKvHeads} kv), vocab ${c.vocabSize}, context ${c.maxPositionEmbeddings}, ${c.tieWordEmbeddings ? 'tied' : 'untied'} head`,
-      `decoder linears: ${r.model.linearParameters} parameters, ${r.model.linearFlopsPerToken} FLOPs per token`,
+      r.model.summary,
+      `block linears (${r.model.linears}): ${r.model.linearParameters} parameters, ${r.model.linearFlopsPerToken} FLOPs per ${unit}`,
     );
     if (r.model.compression)
       lines.push(`compression_config: ${JSON.stringify(r.model.compression).slice(0, 300)}`);

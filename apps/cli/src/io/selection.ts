@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { LLAMA_LINEAR_SUFFIXES, type LlamaConfig, selectModules } from '@blastkit/models';
 import { UsageError } from '../errors.js';
 
 /** The module-selection options `compress` and `inspect --dry-run` share (PEFT's vocabulary). */
@@ -7,22 +6,6 @@ export interface SelectionOptions {
   targetModules?: string[] | RegExp | 'all-linear';
   excludeModules?: string[] | RegExp;
   layers?: number[];
-}
-
-/** The decoder projections of a Llama the selection picks (the output head is never a candidate, as in PEFT). */
-export function selectLlamaModules(config: LlamaConfig, options: SelectionOptions): string[] {
-  const candidates: string[] = [];
-  for (let l = 0; l < config.numLayers; l++)
-    for (const s of LLAMA_LINEAR_SUFFIXES) candidates.push(`model.layers.${l}.${s}`);
-  return selectModules(
-    candidates,
-    {
-      targetModules: options.targetModules,
-      excludeModules: options.excludeModules,
-      layersToTransform: options.layers,
-    },
-    LLAMA_LINEAR_SUFFIXES,
-  );
 }
 
 /**

@@ -1,0 +1,51 @@
+import { type AttentionOptions, expectShape, formatShape, ShapeError } from '@blastkit/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { kernel } from './kernel.js';
+import { matMul } from './mat-mul.js';
+
+/**
+ * Scaled dot-product attention with grouped-query heads, as batched matMuls over the kv heads: query head h
+ * reads kv head ⌊h/group⌋, so the query heads of one kv head stack into one [group·N, d] operand. Causal
+ * masking adds −∞ to the scores of keys past each query's position (queryOffset + row); exp(−∞) is 0, so
+ * masked keys get exactly zero weight, as in the reference.
+ */
+export const attention = kernel<AttentionOptions>({
+  name: 'attention',
+  shapes: ([q, k, v]) => {
+    if (q.length !== 3)
+      throw new ShapeError(`attention: q has shape ${formatShape(q)}, expected [N,heads,headDim]`);
+    const [N, hq, d] = q;
+    if (k.length !== 3)
+      throw new ShapeError(`attention: k has shape ${formatShape(k)}, expected [S,kvHeads,${d}]`);
+    const [S, hkv] = k;
+    expectShape('attention: k', k, [S, hkv, d]);
+    expectShape('attention: v', v, [S, hkv, d]);
+    if (hq % hkv !== 0)
+      throw new ShapeError(`attention: ${hq} query heads is not a multiple of ${hkv} key/value heads`);
+    return [[N, hq, d]];
+  },
+  run: ([q, k, v], options) => {
+    const [N, hq, d] = q.shape;
+    const [S, hkv] = k.shape;
+    const group = hq / hkv;
+    const scale = options.scale ?? 1 / Math.sqrt(d);
+    // [N, hq, d] → [hq, N, d] = [hkv, group·N, d]: head h = kvh·group + g
+    const qh = tf.reshape(tf.transpose(q, [1, 0, 2]), [hkv, group * N, d]);
+    const kh = tf.transpose(k, [1, 0, 2]); // [hkv, S, d]
+    const vh = tf.transpose(v, [1, 0, 2]);
+    let scores = tf.mul(matMul(qh, kh, false, true), tf.scalar(scale)); // [hkv, group·N, S]
+    if (options.causal) {
+      const offset = options.queryOffset ?? 0;
+      const mask = new Float32Array(N * S);
+      for (let t = 0; t < N; t++)
+        mask.fill(Number.NEGATIVE_INFINITY, t * S + Math.min(S, offset + t + 1), (t + 1) * S);
+      scores = tf.reshape(tf.add(tf.reshape(scores, [hkv, group, N, S]), tf.tensor4d(mask, [1, 1, N, S])), [
+        hkv,
+        group * N,
+        S,
+      ]);
+    }
+    const out = matMul(tf.softmax(scores), vh); // [hkv, group·N, d]
+    return [tf.transpose(tf.reshape(out, [hq, N, d]), [1, 0, 2])];
+  },
+});

@@ -1,0 +1,25 @@
+/** Every kernel of the Backend interface on tfjs, one per file; TfjsBackend runs them by name. */
+export { argmax } from './argmax.js';
+export { attention } from './attention.js';
+export { add, mul, sub } from './binary.js';
+export { blastForward } from './blast-forward.js';
+export { blockDiagonalForward } from './block-diagonal-forward.js';
+export { choleskySolve } from './cholesky-solve.js';
+export { concat } from './concat.js';
+export { eigh } from './eigh.js';
+export { embedding } from './embedding.js';
+export type { Shapes, TfjsKernel } from './kernel.js';
+export { layerNorm } from './layer-norm.js';
+export { linear } from './linear.js';
+export { lowRankForward } from './low-rank-forward.js';
+export { matmul } from './matmul.js';
+export { monarchForward } from './monarch-forward.js';
+export { reduce } from './reduce.js';
+export { rmsNorm } from './rms-norm.js';
+export { rope } from './rope.js';
+export { scale } from './scale.js';
+export { slice } from './slice.js';
+export { softmax } from './softmax.js';
+export { transpose } from './transpose.js';
+export { truncatedSvd } from './truncated-svd.js';
+export { unary } from './unary.js';
