@@ -365,6 +365,72 @@ export function renderSuite(r: Json): { title: string; html: string; markdown: s
     }
     case 'kernels':
       return renderKernels(r);
+    case 'scratch-cpu': {
+      const vit = table(
+        ['layers', 'parameters', 'linear FLOPs vs dense', 'test accuracy', 's/step'],
+        r.vit.results.map((x: Json) => [
+          x.kind,
+          x.parameters,
+          percent(x.blockLinearFlopsVsDense),
+          percent(x.testAccuracy, 2),
+          x.secondsPerStep,
+        ]),
+      );
+      const gpt = table(
+        ['layers', 'parameters', 'validation loss', 'perplexity (bytes)', 's/step'],
+        r.gpt.results.map((x: Json) => [
+          x.kind,
+          x.parameters,
+          x.validationLoss,
+          x.perplexity,
+          x.secondsPerStep,
+        ]),
+      );
+      const vitNote = `ViT trained from scratch on ${r.vit.data}, ${r.vit.training.steps} steps of ${r.vit.training.batchSize} (${r.engine.name}).`;
+      const gptNote = `Small GPT trained from scratch on ${r.gpt.data}; ${r.gpt.tokenizer}; ${r.gpt.training.steps} steps.`;
+      return {
+        title: 'Training from scratch with structured layers (project-trained models)',
+        html: `<p>${escapeHtml(vitNote)}</p>${vit.html}<p>${escapeHtml(gptNote)}</p>${gpt.html}`,
+        markdown: `${vitNote}\n\n${vit.markdown}\n\n${gptNote}\n\n${gpt.markdown}`,
+      };
+    }
+    case 'retrain-cpu': {
+      const t = table(
+        [
+          'method',
+          'linear params',
+          'dense ppl',
+          'compressed ppl',
+          're-trained ppl',
+          'gap closed',
+          'gap closed (NLL)',
+          'steps',
+          'train s',
+        ],
+        r.runs.map((x: Json) => [
+          x.method,
+          x.linearParameters,
+          x.perplexity.dense,
+          x.perplexity.compressed,
+          x.perplexity.retrained,
+          percent(x.perplexity.gapClosed),
+          percent(x.perplexity.gapClosedNll),
+          x.training.steps,
+          x.training.trainingSeconds,
+        ]),
+      );
+      const s = r.stepTime;
+      const first = r.runs[0];
+      const note =
+        `Distillation from the dense model (KL on logits) on ${first.training.text}; scored on ${first.perplexity.text}. ` +
+        `Training step (batch ${s.batch} × ${s.seqLen} tokens, forward + backward) on ${r.engine}: BLAST ` +
+        `${formatNumber(s.blastOverDenseStep)}× the dense model's time (target ≤ ${r.targets.blastOverDenseStepTime}×).`;
+      return {
+        title: `Re-training after compression: ${r.model}`,
+        html: `<p>${escapeHtml(note)}</p>${t.html}`,
+        markdown: `${note}\n\n${t.markdown}`,
+      };
+    }
     default:
       return {
         title: String(r.suite),

@@ -55,11 +55,11 @@ describe('kernels suite: a quick run', () => {
           // float32 against the float64 product from the definition: a wrong kernel is off by O(1)
           expect(row.maxRelativeError?.[m], `${b.name} ${m}`).toBeLessThan(1e-5);
         }
-        for (const m of ['blast', 'lowRank', 'monarch'] as const)
-          expect(row.timeVsDense?.[m]).toBeCloseTo(
-            (row.seconds?.[m] as number) / (row.seconds?.dense as number),
-            2,
-          );
+        for (const m of ['blast', 'lowRank', 'monarch'] as const) {
+          // ratios are stored to 4 significant digits: compare relatively (a ratio of 114.1 vs 114.136 is fine)
+          const ratio = (row.seconds?.[m] as number) / (row.seconds?.dense as number);
+          expect(Math.abs((row.timeVsDense?.[m] as number) / ratio - 1)).toBeLessThan(1e-3);
+        }
       }
     }
     // this machine has no GPU: when WebGPU loads here it is a software adapter, and the result says so

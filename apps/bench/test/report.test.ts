@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { formatNumber, niceTicks, renderReport, svgLinePlot } from '../src/report.js';
 import { runConvergenceCpu } from '../src/suites/convergence-cpu.js';
@@ -37,6 +38,25 @@ describe('bench report', () => {
     expect(html).toContain('Convergence: PrecGD vs GD');
     expect(markdown).toMatch(/\| method \| rank \| final error \| seconds \|/);
     expect(markdown.split('\n').filter((l) => l.startsWith('| precgd'))).toHaveLength(2);
+  });
+
+  it('renders the committed re-training result: one row per method, the step-time ratio in the note', () => {
+    const result = JSON.parse(readFileSync(new URL('../results/retrain-cpu.json', import.meta.url), 'utf8'));
+    const { html, markdown } = renderReport([result]);
+    expect(html).toContain('Re-training after compression: stories15M');
+    const rows = markdown.split('\n').filter((l) => l.startsWith('| blast'));
+    expect(rows).toHaveLength(result.runs.length);
+    expect(rows[0]).toContain(`${(100 * result.runs[0].perplexity.gapClosed).toFixed(1)}%`);
+    expect(markdown).toContain(`BLAST ${formatNumber(result.stepTime.blastOverDenseStep)}×`);
+  });
+
+  it('renders the committed from-scratch result: a ViT and a GPT table with one row per layer kind', () => {
+    const result = JSON.parse(readFileSync(new URL('../results/scratch-cpu.json', import.meta.url), 'utf8'));
+    const { markdown } = renderReport([result]);
+    const blastRows = markdown.split('\n').filter((l) => l.startsWith('| blast'));
+    expect(blastRows).toHaveLength(2);
+    const vitBlast = result.vit.results.find((x: { kind: string }) => x.kind === 'blast');
+    expect(blastRows[0]).toContain(`${(100 * vitBlast.testAccuracy).toFixed(2)}%`);
   });
 
   it('puts axis ticks on round values: decades, 1-2-5 steps, or every integer multiple within a decade', () => {

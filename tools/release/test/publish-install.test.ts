@@ -22,7 +22,7 @@ let installDir: string;
 
 // The release path for real: every public package is published with `pnpm publish` (which rewrites
 // workspace:* to versions, as a real release does) to a throw-away verdaccio, then installed by npm from that
-// registry into an empty folder. Third-party dependencies come through verdaccio's uplink; @blastkit/* only
+// registry into an empty folder. Third-party dependencies come from the configured registry; @blastkit/* only
 // from what was just published. Nothing here reads the user's token or writes ~/.npmrc.
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'blastkit-release-'));
@@ -54,8 +54,6 @@ beforeAll(async () => {
     'npm',
     [
       'install',
-      '--registry',
-      registry.url,
       '--no-audit',
       '--no-fund',
       '--loglevel=error',
