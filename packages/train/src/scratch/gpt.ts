@@ -7,7 +7,8 @@ import {
   oneHotRows,
   type ScratchParam,
   type StructureSpec,
-  TransformerBlock,
+  type TransformerBlock,
+  transformerStack,
 } from './nn.js';
 import type { ModelCounts } from './vit.js';
 
@@ -51,19 +52,7 @@ export class ScratchGpt {
     const { vocab, context, dim, seed } = config;
     this.tokens = normalVariable([vocab, dim], 0.02, seed * 1000 + 1);
     this.position = normalVariable([context, dim], 0.02, seed * 1000 + 2);
-    this.blocks = Array.from(
-      { length: config.depth },
-      (_, i) =>
-        new TransformerBlock({
-          dim,
-          heads: config.heads,
-          mlpRatio: config.mlpRatio,
-          structure: config.structure,
-          causal: true,
-          seed: seed * 1000 + 10 + i,
-          name: `h.${i}`,
-        }),
-    );
+    this.blocks = transformerStack(config, true, 'h');
     this.norm = new LayerNorm(dim);
   }
 

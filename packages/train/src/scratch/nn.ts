@@ -134,6 +134,37 @@ export interface BlockOptions {
   name: string;
 }
 
+/**
+ * The stack of `depth` blocks both models use: block i is seeded `seed·1000 + 10 + i` and named `prefix.i`
+ * (the seeds are part of the models' determinism, so both keep the same scheme).
+ */
+export function transformerStack(
+  config: {
+    depth: number;
+    dim: number;
+    heads: number;
+    mlpRatio: number;
+    structure: StructureSpec;
+    seed: number;
+  },
+  causal: boolean,
+  prefix: string,
+): TransformerBlock[] {
+  return Array.from(
+    { length: config.depth },
+    (_, i) =>
+      new TransformerBlock({
+        dim: config.dim,
+        heads: config.heads,
+        mlpRatio: config.mlpRatio,
+        structure: config.structure,
+        causal,
+        seed: config.seed * 1000 + 10 + i,
+        name: `${prefix}.${i}`,
+      }),
+  );
+}
+
 /** A pre-norm transformer block: x + Attn(LN(x)), then x + MLP(LN(x)), six structured projections. */
 export class TransformerBlock {
   readonly ln1: LayerNorm;

@@ -7,7 +7,8 @@ import {
   normalVariable,
   type ScratchParam,
   type StructureSpec,
-  TransformerBlock,
+  type TransformerBlock,
+  transformerStack,
 } from './nn.js';
 
 /** A small Vision Transformer for single-channel images (MNIST). */
@@ -77,19 +78,7 @@ export class ScratchVit {
     // N(0, 1) as in lucidrains/vit-pytorch: at GPT-2's 0.02 the positions are invisible next to patch
     // embeddings of unit scale, and a small ViT trained briefly ends up nearly permutation-invariant
     this.position = normalVariable([this.patches, dim], 1, seed * 1000 + 2);
-    this.blocks = Array.from(
-      { length: config.depth },
-      (_, i) =>
-        new TransformerBlock({
-          dim,
-          heads: config.heads,
-          mlpRatio: config.mlpRatio,
-          structure: config.structure,
-          causal: false,
-          seed: seed * 1000 + 10 + i,
-          name: `blocks.${i}`,
-        }),
-    );
+    this.blocks = transformerStack(config, false, 'blocks');
     this.norm = new LayerNorm(dim);
     this.head = dense(dim, classes, seed * 1000 + 3);
   }
