@@ -71,11 +71,17 @@ export const SUITES: Record<string, Suite> = {
     run: async ({ quick, full, log }) =>
       asResult(await (await import('./suites/retrain-cpu.js')).runRetrainCpu({ quick, full, log })),
   },
+  'train-step-cpu': {
+    description:
+      'training step time, dense vs low-rank vs Monarch vs BLAST at 50% parameters: stories15M shapes and width 2048 (~10 min)',
+    run: async ({ quick, log }) =>
+      asResult(await (await import('./suites/train-step-cpu.js')).runTrainStepCpu({ quick, log })),
+  },
   'scratch-cpu': {
     description:
-      'ViT on MNIST and GPT on text trained from scratch: dense vs low-rank vs Monarch vs BLAST (~30 min)',
-    run: async ({ quick, log }) =>
-      asResult(await (await import('./suites/scratch-cpu.js')).runScratchCpu({ quick, log })),
+      'ViT on MNIST (6 epochs) and GPT on text trained from scratch: dense vs low-rank vs Monarch vs BLAST (~1 h; --full: ViT dense vs BLAST for 10 epochs)',
+    run: async ({ quick, full, log }) =>
+      asResult(await (await import('./suites/scratch-cpu.js')).runScratchCpu({ quick, full, log })),
   },
 };
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { renderReport } from '../src/report.js';
 import { runCoreCpu } from '../src/suites/core-cpu.js';
 
 describe('core-cpu benchmark suite', () => {
@@ -74,4 +75,34 @@ describe('convergence-cpu benchmark suite', () => {
     expect(result.runs.map((r) => `${r.method}@${r.rank}`)).toEqual(['precgd@4', 'gd@4', 'precgd@8', 'gd@8']);
     for (const r of result.runs) expect(r.curve.length).toBeGreaterThan(1);
   });
+});
+
+describe('train-step-cpu benchmark suite', () => {
+  it('times every student against dense in one run and derives the Amdahl bound from the same run', async () => {
+    const { runTrainStepCpu } = await import('../src/suites/train-step-cpu.js');
+    const result = await runTrainStepCpu({ quick: true });
+    const [m] = result.results;
+    expect(m.students.map((s) => s.name)).toEqual([
+      'dense',
+      'lowrank',
+      'monarch-b4',
+      'blast-b4',
+      'blast-b16',
+    ]);
+    const dense = m.students[0];
+    expect(dense.stepVsDense).toBe(1);
+    for (const s of m.students.slice(1)) {
+      expect(s.parametersVsDense).toBeLessThanOrEqual(0.5);
+      expect(s.parametersVsDense).toBeGreaterThan(0.4);
+      expect(s.stepSeconds).toBeGreaterThan(0);
+    }
+    expect(m.amdahlBound).toBeGreaterThan(0);
+    expect(m.amdahlBound).toBeLessThan(1);
+    expect(m.denseLinearShare).toBeCloseTo(1 - m.amdahlBound, 2);
+    const { markdown } = renderReport([JSON.parse(JSON.stringify(result))]);
+    expect(markdown).toMatch(/\| blast-b16 +\|/);
+    expect(result.layerSweep.map((x) => x.width)).toEqual([64]);
+    expect(result.layerSweep[0].vsDense.dense).toBe(1);
+    expect(markdown).toMatch(/\| 64² +\|/);
+  }, 120_000);
 });

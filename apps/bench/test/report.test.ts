@@ -50,6 +50,18 @@ describe('bench report', () => {
     expect(markdown).toContain(`BLAST ${formatNumber(result.stepTime.blastOverDenseStep)}×`);
   });
 
+  it('renders the committed training-step result: a table per model with its Amdahl bound, and the sweep', () => {
+    const result = JSON.parse(
+      readFileSync(new URL('../results/train-step-cpu.json', import.meta.url), 'utf8'),
+    );
+    const { markdown } = renderReport([result]);
+    for (const m of result.results) expect(markdown).toContain(`below ${formatNumber(m.amdahlBound)}×`);
+    const blastRows = markdown.split('\n').filter((l) => l.startsWith('| blast-b4'));
+    expect(blastRows).toHaveLength(result.results.length);
+    expect(blastRows[1]).toContain(`${formatNumber(result.results[1].students[3].stepVsDense)}×`);
+    expect(markdown.split('\n').filter((l) => /^\| \d+² /.test(l))).toHaveLength(result.layerSweep.length);
+  });
+
   it('renders the committed from-scratch result: a ViT and a GPT table with one row per layer kind', () => {
     const result = JSON.parse(readFileSync(new URL('../results/scratch-cpu.json', import.meta.url), 'utf8'));
     const { markdown } = renderReport([result]);

@@ -92,6 +92,17 @@ describe('trainLoop', () => {
     p.dispose();
   });
 
+  it('trains when a parameter does not reach the loss (its gradient is zero, not a crash)', async () => {
+    const p = problem();
+    const unused = tf.variable(tf.tensor1d([1, 2, 3]));
+    const params = new Map([...p.params, ['unused', unused]]);
+    const r = await trainLoop({ ...common, optimizer: { weightDecay: 0 }, params, prepare: p.prepare });
+    expect(r.losses[7]).toBeLessThan(0.7 * r.losses[0]);
+    expect(Array.from(unused.dataSync())).toEqual([1, 2, 3]);
+    unused.dispose();
+    p.dispose();
+  });
+
   it('an interrupted run resumed from its checkpoint ends exactly where an uninterrupted one does', async () => {
     const straight = problem();
     const ref = await trainLoop({ ...common, params: straight.params, prepare: straight.prepare });

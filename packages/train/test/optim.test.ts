@@ -95,6 +95,19 @@ describe('AdamW', () => {
     expect(() => o3.loadState({ step: 1, tensors: {} })).toThrow(/missing tensor 'adamw.m.0'/);
     expect(() => o1.step([tf.zeros([3])], 0.1)).toThrow(/shape/);
   });
+
+  it('a gradient of the wrong shape changes nothing: no variable, moment or step count moves', () => {
+    const a = tf.variable(tf.tensor1d([1, 2]));
+    const b = tf.variable(tf.tensor1d([3, 4, 5]));
+    const o = new AdamW([a, b]);
+    o.step([tf.ones([2]), tf.ones([3])], 0.1);
+    const before = [a, b].map((v) => Array.from(v.dataSync()));
+    const moments = Object.values(o.state().tensors).map((t) => Array.from(t.dataSync()));
+    expect(() => o.step([tf.ones([2]), tf.ones([2])], 0.1)).toThrow(/gradient 1 has shape \[2\]/);
+    expect([a, b].map((v) => Array.from(v.dataSync()))).toEqual(before);
+    expect(Object.values(o.state().tensors).map((t) => Array.from(t.dataSync()))).toEqual(moments);
+    expect(o.stepCount).toBe(1);
+  });
 });
 
 describe('cosineSchedule', () => {

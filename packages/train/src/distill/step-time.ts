@@ -9,7 +9,7 @@ export interface StepTimeComparison {
   repeats: number;
   /** Forward, distillation loss against fixed teacher logits, backward and AdamW update. */
   stepSeconds: Record<string, number>;
-  /** The decoder linears alone, forward + backward on inputs of their real shapes. */
+  /** The decoder linears alone, forward + backward (factor and input gradients) on inputs of their real shapes. */
   linearSeconds: Record<string, number>;
 }
 
@@ -63,14 +63,19 @@ export function compareStepTimes(
         value.dispose();
         for (const g of Object.values(grads)) g.dispose();
         t0 = performance.now();
-        tf.tidy(() => {
-          for (const layer of m.layers)
-            for (const lin of Object.values(layer.linears)) {
-              const x = tf.ones([ids.length, lin.inFeatures]) as tf.Tensor2D;
-              const g = tf.variableGrads(() => tf.sum(lin.apply(x)) as tf.Scalar, lin.variables);
+        for (const layer of m.layers)
+          for (const lin of Object.values(layer.linears)) {
+            // the input is a variable too: a layer's backward in a step yields dx as well as the factors'
+            const x = tf.variable(tf.ones([ids.length, lin.inFeatures]), true);
+            tf.tidy(() => {
+              const g = tf.variableGrads(
+                () => tf.sum(lin.apply(x as tf.Tensor2D)) as tf.Scalar,
+                [...lin.variables, x],
+              );
               for (const v of Object.values(g.grads)) v.dataSync();
-            }
-        });
+            });
+            x.dispose();
+          }
         const linearSeconds = (performance.now() - t0) / 1000;
         if (round > 0) {
           steps[name].push(stepSeconds);

@@ -151,7 +151,8 @@ export async function trainLoop(options: TrainLoopOptions): Promise<TrainLoopRes
           const { value, grads } = tf.variableGrads(() => batch.loss(), vars);
           lossSum += value.dataSync()[0];
           value.dispose();
-          const list = vars.map((v) => grads[v.name]);
+          // a variable the loss does not reach (a frozen branch, an unused bias) has no entry: zero gradient
+          const list = vars.map((v) => grads[v.name] ?? tf.zerosLike(v));
           if (accum === null) accum = list;
           else {
             const prev: tf.Tensor[] = accum;
