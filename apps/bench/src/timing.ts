@@ -24,8 +24,13 @@ export function time(
     fn();
     samples.push((performance.now() - t0) / 1000);
   }
-  samples.sort((a, b) => a - b);
-  return { median: samples[Math.floor(samples.length / 2)], min: samples[0], repeats: samples.length };
+  return { median: median(samples), min: Math.min(...samples), repeats: samples.length };
+}
+
+/** The median of samples (the upper one of an even count). */
+export function median(samples: readonly number[]): number {
+  const s = [...samples].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
 }
 
 /** Rounds for JSON output (4 significant digits). */
@@ -56,6 +61,5 @@ export async function timeAsync(
     await fn();
     samples.push((performance.now() - t0) / 1000);
   }
-  samples.sort((a, b) => a - b);
-  return { median: samples[Math.floor(samples.length / 2)], min: samples[0], repeats: samples.length };
+  return { median: median(samples), min: Math.min(...samples), repeats: samples.length };
 }

@@ -50,6 +50,15 @@ describe('bench report', () => {
     expect(markdown).toContain(`BLAST ${formatNumber(result.stepTime.blastOverDenseStep)}×`);
   });
 
+  it('renders a --full from-scratch result (ViT only, no GPT) under its own title', () => {
+    const result = JSON.parse(readFileSync(new URL('../results/scratch-cpu.json', import.meta.url), 'utf8'));
+    const full = { ...result, full: true, gpt: null };
+    const { html, markdown } = renderReport([full]);
+    expect(html).toContain('--full: the 10-epoch ViT');
+    expect(markdown).not.toContain('Small GPT');
+    expect(markdown).toContain(`BLAST ${formatNumber(result.vit.blastMinusDensePoints)} points from dense`);
+  });
+
   it('renders the committed training-step result: a table per model with its Amdahl bound, and the sweep', () => {
     const result = JSON.parse(
       readFileSync(new URL('../results/train-step-cpu.json', import.meta.url), 'utf8'),

@@ -1,4 +1,4 @@
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import {
   BlastMatrix,
   DenseMatrix,
@@ -22,7 +22,7 @@ import {
   TfLlama,
 } from '@blastkit/train';
 import * as tf from '@tensorflow/tfjs-core';
-import { round } from '../timing.js';
+import { median, round } from '../timing.js';
 
 export interface TrainStepCpuOptions {
   /** Tiny models, one round: checks the suite runs, measures nothing worth reporting. */
@@ -124,11 +124,6 @@ const SWEEP_WIDTHS = [288, 1024, 2048, 4096];
 const QUICK_SWEEP_WIDTHS = [64];
 const SWEEP_TOKENS = 512;
 
-function median(a: number[]): number {
-  const s = [...a].sort((x, y) => x - y);
-  return s[s.length >> 1];
-}
-
 /**
  * One d×d linear of every student kind, forward and backward (input and factor gradients) on 512 tokens,
  * kinds alternating round by round; medians.
@@ -142,17 +137,21 @@ function layerSweep(widths: number[], repeats: number, log: (line: string) => vo
           )
         : structuredLinearFromMatrix(randomStructured(s, d, d, 50 + i)),
     );
-    const x = tf.randomNormal([SWEEP_TOKENS, d], 0, 1, 'float32', 3) as tf.Tensor2D;
+    // a variable, so the backward computes dx as well, as inside a model
+    const x = tf.variable(tf.randomNormal([SWEEP_TOKENS, d], 0, 1, 'float32', 3), true);
     const times: number[][] = STUDENTS.map(() => []);
     try {
-      for (let round = 0; round <= repeats; round++)
+      for (let rep = 0; rep <= repeats; rep++)
         layers.forEach((layer, i) => {
           const t0 = performance.now();
           tf.tidy(() => {
-            const { grads } = tf.variableGrads(() => tf.sum(layer.apply(x)) as tf.Scalar, layer.variables);
+            const { grads } = tf.variableGrads(
+              () => tf.sum(layer.apply(x as tf.Tensor2D)) as tf.Scalar,
+              [...layer.variables, x],
+            );
             for (const g of Object.values(grads)) g.dataSync();
           });
-          if (round > 0) times[i].push((performance.now() - t0) / 1000);
+          if (rep > 0) times[i].push((performance.now() - t0) / 1000);
         });
     } finally {
       x.dispose();
@@ -285,7 +284,7 @@ export async function runTrainStepCpu(options: TrainStepCpuOptions = {}) {
     engine: engine.name,
     engineDetail,
     node: process.version,
-    cpus: (await import('node:os')).cpus().length,
+    cpus: cpus().length,
     loadAverage: { before: loadBefore, after: loadavg().map((x) => round(x)) },
     target: 'training step of the BLAST model ≤ 0.8× the dense model’s at 50% parameters, same engine',
     results,
