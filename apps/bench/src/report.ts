@@ -591,7 +591,12 @@ function provenance(r: Json): string {
 }
 
 export function renderReport(results: Json[]): { html: string; markdown: string } {
-  const sections = results.map((r) => ({ ...renderSuite(r), suite: String(r.suite), meta: provenance(r) }));
+  // a suite's --full result sits beside its default one: its anchor gets a suffix so both links work
+  const sections = results.map((r) => ({
+    ...renderSuite(r),
+    suite: `${r.suite}${r.full ? '-full' : ''}`,
+    meta: provenance(r),
+  }));
   const toc = sections.map((s) => `<li><a href="#${slug(s.suite)}">${escapeHtml(s.title)}</a></li>`).join('');
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>blastkit benchmarks</title>
 <style>

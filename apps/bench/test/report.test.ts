@@ -55,6 +55,9 @@ describe('bench report', () => {
     const full = { ...result, full: true, gpt: null };
     const { html, markdown } = renderReport([full]);
     expect(html).toContain('--full: the 10-epoch ViT');
+    const both = renderReport([result, full]).html;
+    expect(both).toContain('<h2 id="scratch-cpu">');
+    expect(both).toContain('<h2 id="scratch-cpu-full">');
     expect(markdown).not.toContain('Small GPT');
     expect(markdown).toContain(`BLAST ${formatNumber(result.vit.blastMinusDensePoints)} points from dense`);
   });

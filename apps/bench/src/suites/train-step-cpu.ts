@@ -80,7 +80,7 @@ function llama(
 const MODELS = [
   { name: 'stories15M shapes', config: llama(288, 768, 6, 6, 32000), batch: 2, seqLen: 256, repeats: 5 },
   {
-    name: 'Llama-shaped decoder stack, width 2048',
+    name: 'Llama-shaped decoder stack',
     config: llama(2048, 5632, 2, 16, 256),
     batch: 2,
     seqLen: 256,
