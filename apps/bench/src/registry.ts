@@ -79,7 +79,7 @@ export const SUITES: Record<string, Suite> = {
   },
   'scratch-cpu': {
     description:
-      'ViT on MNIST (6 epochs) and GPT on text trained from scratch: dense vs low-rank vs Monarch vs BLAST (~1 h; --full: ViT dense vs BLAST for 10 epochs)',
+      'ViT on MNIST (6 epochs) and GPT on text trained from scratch: dense vs low-rank vs Monarch vs BLAST (~45 min; --full: ViT dense vs BLAST for 10 epochs)',
     run: async ({ quick, full, log }) =>
       asResult(await (await import('./suites/scratch-cpu.js')).runScratchCpu({ quick, full, log })),
   },
