@@ -83,6 +83,30 @@ interface LineSeries {
   dashed?: boolean;
 }
 
+/** An SVG plot's opening tag, accessible title and visible heading. */
+function svgHeading(W: number, H: number, pad: { l: number; r: number }, title: string): string[] {
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" role="img" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<title>${escapeHtml(title)}</title>`,
+    `<text x="${(W - pad.r + pad.l) / 2}" y="16" text-anchor="middle" font-size="13">${escapeHtml(title)}</text>`,
+  ];
+}
+
+/** Light horizontal grid lines from x1 to x2 at each tick, labelled left of `labelX`. */
+function yGridLines(
+  ticks: number[],
+  sy: (v: number) => number,
+  x1: number,
+  x2: number,
+  labelX: number,
+): string[] {
+  return ticks.map(
+    (v) =>
+      `<line x1="${x1}" y1="${sy(v).toFixed(1)}" x2="${x2}" y2="${sy(v).toFixed(1)}" stroke="#eee"/>` +
+      `<text x="${labelX - 5}" y="${(sy(v) + 4).toFixed(1)}" text-anchor="end">${formatNumber(v)}</text>`,
+  );
+}
+
 /** A line plot as inline SVG, with round ticks; `logX` / `logY` put an axis on a log scale. */
 export function svgLinePlot(
   series: LineSeries[],
@@ -101,14 +125,8 @@ export function svgLinePlot(
   const sx = (x: number) => pad.l + scale(x, X, !!options.logX) * (W - pad.l - pad.r);
   const sy = (y: number) => H - pad.b - scale(y, Y, !!options.logY) * (H - pad.t - pad.b);
   const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" role="img" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
-    `<title>${escapeHtml(options.title)}</title>`,
-    `<text x="${(W - pad.r + pad.l) / 2}" y="16" text-anchor="middle" font-size="13">${escapeHtml(options.title)}</text>`,
-    ...Y.ticks.map(
-      (y) =>
-        `<line x1="${pad.l}" y1="${sy(y).toFixed(1)}" x2="${W - pad.r}" y2="${sy(y).toFixed(1)}" stroke="#eee"/>` +
-        `<text x="${pad.l - 5}" y="${(sy(y) + 4).toFixed(1)}" text-anchor="end">${formatNumber(y)}</text>`,
-    ),
+    ...svgHeading(W, H, pad, options.title),
+    ...yGridLines(Y.ticks, sy, pad.l, W - pad.r, pad.l),
     ...X.ticks.map(
       (x) =>
         `<line x1="${sx(x).toFixed(1)}" y1="${H - pad.b}" x2="${sx(x).toFixed(1)}" y2="${H - pad.b + 4}" stroke="#333"/>` +
@@ -166,14 +184,8 @@ export function svgBarChart(
   const groupW = (W - pad.l - pad.r) / Math.max(labels.length, 1);
   const barW = Math.min(22, (groupW * 0.8) / Math.max(series.length, 1));
   const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" role="img" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
-    `<title>${escapeHtml(options.title)}</title>`,
-    `<text x="${(W - pad.r + pad.l) / 2}" y="16" text-anchor="middle" font-size="13">${escapeHtml(options.title)}</text>`,
-    ...Y.ticks.map(
-      (v) =>
-        `<line x1="${pad.l - 3}" y1="${sy(v).toFixed(1)}" x2="${W - pad.r}" y2="${sy(v).toFixed(1)}" stroke="#eee"/>` +
-        `<text x="${pad.l - 5}" y="${(sy(v) + 4).toFixed(1)}" text-anchor="end">${formatNumber(v)}</text>`,
-    ),
+    ...svgHeading(W, H, pad, options.title),
+    ...yGridLines(Y.ticks, sy, pad.l - 3, W - pad.r, pad.l),
     `<line x1="${pad.l}" y1="${H - pad.b}" x2="${W - pad.r}" y2="${H - pad.b}" stroke="#333"/>`,
     `<line x1="${pad.l}" y1="${pad.t}" x2="${pad.l}" y2="${H - pad.b}" stroke="#333"/>`,
     `<text x="14" y="${(H - pad.b + pad.t) / 2}" text-anchor="middle" transform="rotate(-90 14 ${(H - pad.b + pad.t) / 2})">${escapeHtml(options.yLabel)} (log)</text>`,

@@ -2,8 +2,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CpuBackend, Tensor } from '@blastkit/core';
 import { seededImages, seededNoiseInputs } from '@blastkit/eval';
@@ -30,18 +29,9 @@ import {
   runInspect,
   UsageError,
 } from '../src/index.js';
+import { cliBin as bin, modelFixtures as fixtures } from './cli-harness.js';
 
 // GPT-2, ViT and DiT through the model commands, on the small golden models of @blastkit/models.
-const fixtures = join(
-  dirname(fileURLToPath(import.meta.url)),
-  '..',
-  '..',
-  '..',
-  'packages',
-  'models',
-  'fixtures',
-);
-const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin.js');
 const be = new CpuBackend();
 let dir: string;
 const at = (...p: string[]) => join(dir, ...p);

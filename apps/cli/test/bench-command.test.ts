@@ -1,24 +1,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../src/errors.js';
-import { buildProgram } from '../src/program.js';
+import { cliBin as bin, runCli as run } from './cli-harness.js';
 
-const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin.js');
 const dir = mkdtempSync(join(tmpdir(), 'blastkit-bench-cmd-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function run(args: string[]): Promise<{ out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const program = buildProgram({ out: (s) => (out += s), err: (s) => (err += s) });
-  program.configureOutput({ writeErr: (s) => (err += s), writeOut: (s) => (out += s) });
-  await program.parseAsync(['node', 'blastkit', ...args]);
-  return { out, err };
-}
 
 describe('blastkit bench', () => {
   it('--list names the suites of @blastkit/bench, kernels among them', async () => {

@@ -2,8 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
   BlastMatrix,
@@ -16,8 +15,8 @@ import {
 import { openSafetensors, writeNpy, writeSafetensors } from '@blastkit/safetensors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram, InterruptedError, runFactorize, UsageError } from '../src/index.js';
+import { cliBin as bin } from './cli-harness.js';
 
-const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin.js');
 let dir: string;
 let A: Tensor;
 

@@ -1,22 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { CpuBackend } from '@blastkit/core';
 import { LlamaModel, openLlamaFolder } from '@blastkit/models';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatCompress, InterruptedError, runCompress, runInspect, UsageError } from '../src/index.js';
+import { modelFixtures as fixtures } from './cli-harness.js';
 
-const fixtures = join(
-  dirname(fileURLToPath(import.meta.url)),
-  '..',
-  '..',
-  '..',
-  'packages',
-  'models',
-  'fixtures',
-);
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'blastkit-cli-models-'));

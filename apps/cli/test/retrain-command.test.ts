@@ -1,28 +1,16 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../src/errors.js';
-import { buildProgram } from '../src/program.js';
+import { cliBin as bin, modelFixtures, runCli as run } from './cli-harness.js';
 
 // A tiny transformers-made Llama (the models package's fixture) as the teacher, compressed by `blastkit
 // compress`, then re-trained for a few steps: the command end to end in seconds.
-const here = dirname(fileURLToPath(import.meta.url));
-const teacher = join(here, '..', '..', '..', 'packages', 'models', 'fixtures', 'tiny-llama');
-const bin = join(here, '..', 'dist', 'bin.js');
+const teacher = join(modelFixtures, 'tiny-llama');
 const dir = mkdtempSync(join(tmpdir(), 'blastkit-retrain-cmd-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function run(args: string[]): Promise<{ out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const program = buildProgram({ out: (s) => (out += s), err: (s) => (err += s) });
-  program.configureOutput({ writeErr: (s) => (err += s), writeOut: (s) => (out += s) });
-  await program.parseAsync(['node', 'blastkit', ...args]);
-  return { out, err };
-}
 
 beforeAll(async () => {
   await run([
