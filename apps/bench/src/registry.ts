@@ -44,6 +44,12 @@ export const SUITES: Record<string, Suite> = {
     run: async ({ quick, log, backends }) =>
       asResult(await (await import('./suites/kernels.js')).runKernels({ quick, log, backends })),
   },
+  'gpu-layers': {
+    description:
+      'GPU (WebGPU): dense vs BLAST vs low-rank at Llama-7B layer shapes, N = 1…2048, GEMM TFLOP/s, stories15M decode, beside the PyTorch reference; the targets of issue 6',
+    run: async ({ quick, log, backends }) =>
+      asResult(await (await import('./suites/gpu-layers.js')).runGpuLayers({ quick, log, backends })),
+  },
   'factorize-cpu': {
     description: 'time to error: faithful PrecGD vs the fast solver on 768×288 (--full adds 1024×1024)',
     run: async ({ quick, full }) =>

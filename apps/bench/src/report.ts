@@ -377,6 +377,8 @@ export function renderSuite(r: Json): { title: string; html: string; markdown: s
     }
     case 'kernels':
       return renderKernels(r);
+    case 'gpu-layers':
+      return renderGpuLayers(r);
     case 'scratch-cpu': {
       const vit = table(
         ['layers', 'parameters', 'linear FLOPs vs dense', 'test accuracy', 's/step'],
@@ -493,6 +495,81 @@ export function renderSuite(r: Json): { title: string; html: string; markdown: s
         markdown: '',
       };
   }
+}
+
+/** The GPU layer benchmark: our kernels beside the PyTorch reference, the GEMM, the model, the targets. */
+function renderGpuLayers(r: Json): { title: string; html: string; markdown: string } {
+  const us = (s: number | undefined) => (s === undefined ? '–' : Number((s * 1e6).toPrecision(3)));
+  const torchRow = (x: Json, dtype: string) =>
+    r.torch.results?.find((t: Json) => t.layer === x.layer && t.tokens === x.tokens && t.dtype === dtype)
+      ?.seconds;
+  const layers = table(
+    [
+      'backend',
+      'layer',
+      'N',
+      'dense µs',
+      'BLAST µs',
+      'BLAST / dense',
+      'low-rank / dense',
+      'torch dense µs (fp32)',
+      'torch BLAST ref. µs (fp32)',
+      'torch BLAST ref. µs (fp16)',
+      'max rel. error',
+    ],
+    r.layers.map((x: Json) => {
+      const errors = Object.values(x.maxRelativeError as Record<string, number | null>);
+      return [
+        x.backend,
+        x.layer,
+        x.tokens,
+        us(x.seconds.dense),
+        us(x.seconds.blast),
+        `${formatNumber(x.blastVsDense)}×`,
+        `${formatNumber(x.lowRankVsDense)}×`,
+        us(torchRow(x, 'float32')?.dense),
+        us(torchRow(x, 'float32')?.blastReference),
+        us(torchRow(x, 'float16')?.blastReference),
+        errors.some((e) => e === null) ? '–' : Math.max(...(errors as number[])),
+      ];
+    }),
+  );
+  const gemm = table(
+    ['backend', 'size', 'tiling', 'TFLOP/s'],
+    r.gemm.map((g: Json) => [g.backend, `${g.size}³`, g.tiling, g.tflops]),
+  );
+  const model = table(
+    ['backend', 'model', 'dense tok/s', 'BLAST tok/s', 'speed-up'],
+    r.model.map((m: Json) => [
+      m.backend,
+      m.model,
+      m.decodeTokensPerSecond.dense,
+      m.decodeTokensPerSecond.blast,
+      `${formatNumber(m.blastSpeedup)}×`,
+    ]),
+  );
+  const targets = table(
+    ['target', 'measured', 'goal', 'met'],
+    r.targets.map((t: Json) => [
+      t.name,
+      t.value ?? '–',
+      t.target,
+      t.met === null ? `not measured${t.note ? `: ${t.note}` : ''}` : t.met ? 'yes' : 'no',
+    ]),
+  );
+  const devices = r.backends
+    .map((b: Json) => `${b.name}: ${b.available ? b.detail : `absent (${b.detail})`}`)
+    .join('; ');
+  const torchLine = r.torch.available
+    ? `PyTorch ${r.torch.torch} on ${r.torch.device}`
+    : `PyTorch reference absent: ${r.torch.reason}`;
+  const note = `${r.quick ? 'Quick run (small shapes). ' : ''}${devices}. ${torchLine}. ${r.timing}.`;
+  const parts = [layers, gemm, ...(r.model.length ? [model] : []), targets];
+  return {
+    title: 'GPU layers: our kernels vs dense vs the PyTorch reference',
+    html: `<p>${escapeHtml(note)}</p>${parts.map((p) => p.html).join('')}`,
+    markdown: `${note}\n\n${parts.map((p) => p.markdown).join('\n\n')}`,
+  };
 }
 
 const shapeLabel = (m: number, n: number) => (m === n ? `${m}²` : `${m}×${n}`);

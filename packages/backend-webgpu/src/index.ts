@@ -3,6 +3,13 @@
  * in a browser).
  */
 export { type AcquiredDevice, type AdapterChoice, acquireDevice } from './device.js';
+export {
+  checkTiling,
+  GEMM_TILING_64,
+  GEMM_TILING_128,
+  GEMM_TILING_SMALL,
+  type GemmTiling,
+} from './kernels/gemm-tiling.js';
 export { GpuTensor } from './runtime.js';
 export {
   createBackend,

@@ -1,5 +1,6 @@
 /// <reference types="@webgpu/types" preserve="true" />
 import { type BackendTensor, formatShape, InvalidArgumentError, shapeSize } from '@blastkit/core';
+import { GEMM_TILING_SMALL, type GemmTiling } from './kernels/gemm-tiling.js';
 
 // The WebGPU usage and map-mode flags by value: Dawn in Node does not install the GPUBufferUsage globals.
 const USAGE_MAP_READ = 0x1;
@@ -68,15 +69,46 @@ export function grid(groups: number, maxPerDim: number): [number, number, number
 /** The WGSL expression of the flat workgroup index for `grid` dispatches. */
 export const FLAT_GROUP = '(wid.y * nwg.x + wid.x)';
 
+/** A byte range of a tensor's buffer bound on its own: how tensors past the binding cap are read in parts. */
+export interface BufferRange {
+  tensor: GpuTensor;
+  /** Must be a multiple of the device's minStorageBufferOffsetAlignment (see Runtime.rangeOf). */
+  byteOffset: number;
+  byteSize: number;
+}
+
+/** Dispatches recorded into one command encoder before it is submitted (see Runtime.flush). */
+const BATCH_DISPATCHES = 64;
+/** Each dispatch's parameter block sits in its own 256-byte slot of one uniform buffer per batch. */
+const SLOT_BYTES = 256;
+
 /**
  * The device-side machinery shared by the kernels: buffers, the pipeline cache, dispatch, and the ordering
  * of work behind CPU hand-offs (operations are synchronous, so while a hand-off is downloading, later GPU
  * work is chained behind it rather than submitted ahead of it).
+ *
+ * Dispatches are recorded into one command encoder and submitted together — when 64 have gathered, before
+ * any write, copy-out or read, and at the end of the current JavaScript task (a microtask) — because a
+ * submit and a uniform buffer per dispatch cost more host time than a small kernel takes on a GPU (a decode
+ * step is hundreds of dispatches). Their parameter blocks share one uniform buffer per batch.
  */
 export class Runtime {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private pending: Promise<void> | undefined;
   private failure: unknown;
+  private encoder: GPUCommandEncoder | undefined;
+  private uniform: GPUBuffer | undefined;
+  private readonly slots = new Uint32Array((BATCH_DISPATCHES * SLOT_BYTES) / 4);
+  private batched = 0;
+  /** Buffers released while a recorded batch may still use them: destroyed after its submit. */
+  private readonly doomed: GPUBuffer[] = [];
+  private flushScheduled = false;
+  /** The GEMM's register tiling (set by the backend from the device's limits or its options). */
+  gemmTiling: GemmTiling = GEMM_TILING_SMALL;
+  /** Dispatches submitted so far (tests and benchmarks read it). */
+  dispatches = 0;
+  /** Command buffers submitted so far. */
+  submits = 0;
 
   constructor(
     readonly device: GPUDevice,
@@ -86,16 +118,29 @@ export class Runtime {
   get maxBindingBytes(): number {
     return this.device.limits.maxStorageBufferBindingSize;
   }
+  get maxBufferBytes(): number {
+    return this.device.limits.maxBufferSize;
+  }
   get maxGroupsPerDim(): number {
     return this.device.limits.maxComputeWorkgroupsPerDimension;
   }
+  get maxInvocations(): number {
+    return this.device.limits.maxComputeInvocationsPerWorkgroup;
+  }
+  get maxWorkgroupBytes(): number {
+    return this.device.limits.maxComputeWorkgroupStorageSize;
+  }
 
-  /** A new storage buffer for a float32 tensor of `shape`; `what` names it in the size error. */
+  /**
+   * A new storage buffer for a float32 tensor of `shape`; `what` names it in the size error. Tensors up to
+   * maxBufferSize are allowed; kernels that bind one whole are limited to maxStorageBufferBindingSize (checked
+   * at dispatch), and the ones that take large weights (linear, embedding) bind them in parts.
+   */
   alloc(shape: readonly number[], what: string): GpuTensor {
     const bytes = shapeSize(shape) * 4;
-    if (bytes > this.maxBindingBytes) {
+    if (bytes > this.maxBufferBytes) {
       throw new InvalidArgumentError(
-        `${this.backendName}: ${what} ${formatShape(shape)} needs ${bytes} bytes, over this device's maxStorageBufferBindingSize of ${this.maxBindingBytes} bytes`,
+        `${this.backendName}: ${what} ${formatShape(shape)} needs ${bytes} bytes, over this device's maxBufferSize of ${this.maxBufferBytes} bytes`,
       );
     }
     const buffer = this.device.createBuffer({
@@ -104,6 +149,17 @@ export class Runtime {
       usage: USAGE_STORAGE | USAGE_COPY_SRC | USAGE_COPY_DST,
     });
     return new GpuTensor([...shape], new GpuStorage(buffer), this);
+  }
+
+  /**
+   * The binding of elements [first, first + count) of a tensor: the range starts at the aligned byte offset
+   * at or below the first element, and `skip` is how many elements the kernel must add to reach it.
+   */
+  rangeOf(tensor: GpuTensor, first: number, count: number): { range: BufferRange; skip: number } {
+    const align = this.device.limits.minStorageBufferOffsetAlignment;
+    const byteOffset = Math.floor((first * 4) / align) * align;
+    const skip = first - byteOffset / 4;
+    return { range: { tensor, byteOffset, byteSize: Math.max(4, (skip + count) * 4) }, skip };
   }
 
   /** The live GpuTensor behind a handle, or an error naming the input. */
@@ -150,6 +206,40 @@ export class Runtime {
   /** Resolves when all chained work has been submitted. */
   async settle(): Promise<void> {
     while (this.pending) await this.pending;
+    this.flush();
+  }
+
+  /** Submits the recorded batch, if any, then destroys the buffers released while it was open. */
+  flush(): void {
+    if (this.encoder) {
+      // (a batch of copies only has no parameter blocks)
+      const uniform = this.uniform;
+      if (uniform) this.device.queue.writeBuffer(uniform, 0, this.slots, 0, (this.batched * SLOT_BYTES) / 4);
+      this.device.queue.submit([this.encoder.finish()]);
+      // destroying after submit is allowed: a buffer lives until the queued work that uses it is done
+      uniform?.destroy();
+      this.dispatches += this.batched;
+      this.submits++;
+      this.encoder = undefined;
+      this.uniform = undefined;
+      this.batched = 0;
+    }
+    for (const buffer of this.doomed.splice(0)) buffer.destroy();
+  }
+
+  private openEncoder(): GPUCommandEncoder {
+    if (!this.encoder) {
+      this.encoder = this.device.createCommandEncoder();
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        queueMicrotask(() => {
+          this.flushScheduled = false;
+          // after any chained work (a CPU hand-off) has recorded its part
+          void this.settle();
+        });
+      }
+    }
+    return this.encoder;
   }
 
   private pipeline(program: Program): GPUComputePipeline {
@@ -167,10 +257,16 @@ export class Runtime {
   }
 
   /**
-   * Dispatches `program` with the parameter words and buffers bound at 1, 2, … in order (binding 0 is the
-   * parameter block). Every binding must be used by the WGSL: pipelines use the 'auto' layout.
+   * Records `program` with the parameter words and buffers bound at 1, 2, … in order (binding 0 is the
+   * parameter block). Every binding must be used by the WGSL: pipelines use the 'auto' layout. A tensor is
+   * bound whole; a BufferRange binds part of one (for tensors past maxStorageBufferBindingSize).
    */
-  run(program: Program, params: readonly number[], buffers: readonly GpuTensor[], groups: number[]): void {
+  run(
+    program: Program,
+    params: readonly number[],
+    buffers: readonly (GpuTensor | BufferRange)[],
+    groups: number[],
+  ): void {
     if (params.length > PARAM_WORDS) throw new Error(`${program.key}: ${params.length} parameter words`);
     const [x, y = 1, z = 1] = groups;
     const cap = this.maxGroupsPerDim;
@@ -179,33 +275,64 @@ export class Runtime {
         `${this.backendName}: ${program.key} needs workgroups [${x},${y},${z}], over maxComputeWorkgroupsPerDimension ${cap}`,
       );
     }
+    const ranges = buffers.map((b) =>
+      b instanceof GpuTensor ? { tensor: b, byteOffset: 0, byteSize: b.buffer.size } : b,
+    );
+    for (const r of ranges) {
+      if (r.byteSize > this.maxBindingBytes) {
+        throw new InvalidArgumentError(
+          `${this.backendName}: ${program.key} binds a tensor ${formatShape(r.tensor.shape)} of ${r.byteSize} bytes, over this device's maxStorageBufferBindingSize of ${this.maxBindingBytes} bytes`,
+        );
+      }
+    }
     const pipeline = this.pipeline(program);
     const words = new Uint32Array(PARAM_WORDS);
     params.forEach((w, i) => {
       words[i] = w >>> 0;
     });
     this.enqueue(() => {
-      const uniform = this.device.createBuffer({
-        size: words.byteLength,
-        usage: USAGE_UNIFORM | USAGE_COPY_DST,
-      });
-      this.device.queue.writeBuffer(uniform, 0, words);
+      const encoder = this.openEncoder();
+      if (!this.uniform) {
+        this.uniform = this.device.createBuffer({
+          size: BATCH_DISPATCHES * SLOT_BYTES,
+          usage: USAGE_UNIFORM | USAGE_COPY_DST,
+        });
+      }
+      const slot = this.batched++;
+      this.slots.set(words, (slot * SLOT_BYTES) / 4);
       const bindGroup = this.device.createBindGroup({
         layout: pipeline.getBindGroupLayout(0),
         entries: [
-          { binding: 0, resource: { buffer: uniform } },
-          ...buffers.map((t, i) => ({ binding: i + 1, resource: { buffer: t.buffer } })),
+          {
+            binding: 0,
+            resource: { buffer: this.uniform, offset: slot * SLOT_BYTES, size: PARAM_WORDS * 4 },
+          },
+          ...ranges.map((r, i) => ({
+            binding: i + 1,
+            resource: { buffer: r.tensor.buffer, offset: r.byteOffset, size: r.byteSize },
+          })),
         ],
       });
-      const encoder = this.device.createCommandEncoder();
       const pass = encoder.beginComputePass();
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, bindGroup);
       if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
       pass.end();
-      this.device.queue.submit([encoder.finish()]);
-      // destroying after submit is allowed: the buffer lives until the queued work is done
-      uniform.destroy();
+      if (this.batched === BATCH_DISPATCHES) this.flush();
+    });
+  }
+
+  /** Records a buffer-to-buffer copy (no binding-size limit applies to copies). */
+  copy(src: GpuTensor, srcElement: number, dst: GpuTensor, dstElement: number, elements: number): void {
+    if (elements === 0) return;
+    this.enqueue(() => {
+      this.openEncoder().copyBufferToBuffer(
+        src.buffer,
+        srcElement * 4,
+        dst.buffer,
+        dstElement * 4,
+        elements * 4,
+      );
     });
   }
 
@@ -213,9 +340,13 @@ export class Runtime {
   write(t: GpuTensor, data: Float32Array | Int32Array | Uint32Array): void {
     // a deferred write must not see the caller's later changes to its array
     if (this.pending) data = data.slice();
-    this.enqueue(() => {
-      if (data.byteLength > 0) this.device.queue.writeBuffer(t.buffer, 0, data);
-    });
+    this.enqueue(() => this.writeNow(t, data));
+  }
+
+  /** Writes at once, after the recorded batch (so the batch's reads of the buffer see the old contents). */
+  writeNow(t: GpuTensor, data: Float32Array | Int32Array | Uint32Array): void {
+    this.flush();
+    if (data.byteLength > 0) this.device.queue.writeBuffer(t.buffer, 0, data);
   }
 
   /** Reads a tensor's buffer back through a staging buffer, after everything queued before. */
@@ -232,12 +363,14 @@ export class Runtime {
 
   /** Reads a buffer back without waiting for chained work: for the hand-offs, which are part of the chain. */
   async readNow(t: GpuTensor): Promise<Float32Array> {
+    this.flush();
     const bytes = t.size * 4;
     if (bytes === 0) return new Float32Array(0);
     const staging = this.device.createBuffer({ size: bytes, usage: USAGE_MAP_READ | USAGE_COPY_DST });
     const encoder = this.device.createCommandEncoder();
     encoder.copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
     this.device.queue.submit([encoder.finish()]);
+    this.submits++;
     await staging.mapAsync(MAP_MODE_READ);
     const out = new Float32Array(staging.getMappedRange().slice(0));
     staging.unmap();
@@ -245,10 +378,21 @@ export class Runtime {
     return out;
   }
 
+  /** Waits until the GPU has finished everything submitted (for timing). */
+  async finish(): Promise<void> {
+    await this.settle();
+    await this.device.queue.onSubmittedWorkDone();
+  }
+
   /** Drops one reference to the tensor's buffer, destroying it with the last (in queue order). */
   release(t: GpuTensor): void {
     if (t.disposed) return;
     t.disposed = true;
-    if (--t.storage.refs === 0) this.enqueue(() => t.storage.buffer.destroy());
+    if (--t.storage.refs > 0) return;
+    this.enqueue(() => {
+      // a recorded batch may still read or write the buffer: destroy it after that batch is submitted
+      if (this.encoder) this.doomed.push(t.storage.buffer);
+      else t.storage.buffer.destroy();
+    });
   }
 }

@@ -26,6 +26,7 @@ import { choleskySolve } from './kernels/cholesky-solve.js';
 import { concat } from './kernels/concat.js';
 import { eigh } from './kernels/eigh.js';
 import { embedding } from './kernels/embedding.js';
+import { checkTiling, defaultTiling, type GemmTiling } from './kernels/gemm-tiling.js';
 import { layerNorm } from './kernels/layer-norm.js';
 import { linear } from './kernels/linear.js';
 import { lowRankForward } from './kernels/low-rank-forward.js';
@@ -47,6 +48,11 @@ export interface WebGpuBackendOptions {
   adapter?: AdapterChoice;
   /** A device you already hold (the backend then does not destroy it on close). */
   device?: GPUDevice;
+  /**
+   * The GEMM's register tiling (default: 64×64 tiles of 4×4 per invocation where the device allows 256
+   * invocations per workgroup, else 64×32). Checked against the device's limits.
+   */
+  gemmTiling?: GemmTiling;
 }
 
 /**
@@ -64,8 +70,12 @@ export class WebGpuBackend implements Backend {
     /** Which adapter answered, in one line (shown by the CLI and the tests). */
     readonly adapterInfo: string,
     private readonly ownsDevice: boolean,
+    gemmTiling: GemmTiling | undefined,
   ) {
     this.rt = new Runtime(device, 'webgpu');
+    const tiling = gemmTiling ?? defaultTiling(this.rt.maxInvocations);
+    checkTiling(tiling, this.rt.maxInvocations, this.rt.maxWorkgroupBytes);
+    this.rt.gemmTiling = tiling;
     // WGSL or validation errors surface asynchronously; the runtime reports them at the next download
     device.addEventListener('uncapturederror', (event) => {
       this.rt.fail(new Error(`webgpu: ${(event as GPUUncapturedErrorEvent).error.message}`));
@@ -74,14 +84,40 @@ export class WebGpuBackend implements Backend {
 
   /** Opens a device (see WebGpuBackendOptions) and returns a backend on it. */
   static async create(options: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
-    if (options.device) return new WebGpuBackend(options.device, 'caller-provided device', false);
+    if (options.device) {
+      return new WebGpuBackend(options.device, 'caller-provided device', false, options.gemmTiling);
+    }
     const { device, adapterInfo } = await acquireDevice(options.adapter ?? 'auto');
-    return new WebGpuBackend(device, adapterInfo, true);
+    try {
+      return new WebGpuBackend(device, adapterInfo, true, options.gemmTiling);
+    } catch (err) {
+      device.destroy();
+      throw err;
+    }
   }
 
-  /** The device's storage-binding cap in bytes: the largest tensor this backend can hold for now. */
+  /** The largest tensor this backend can hold, in bytes (the device's maxBufferSize). */
   get maxTensorBytes(): number {
+    return this.rt.maxBufferBytes;
+  }
+  /**
+   * The device's storage-binding cap in bytes: the largest tensor a kernel binds whole. Linear weights and
+   * embedding tables may be larger (they are read in parts); other operands may not.
+   */
+  get maxBindingBytes(): number {
     return this.rt.maxBindingBytes;
+  }
+  /** The GEMM's register tiling in use. */
+  get gemmTiling(): GemmTiling {
+    return { ...this.rt.gemmTiling };
+  }
+  /** Dispatches and submits so far (see the runtime's batching). */
+  get counters(): { dispatches: number; submits: number } {
+    return { dispatches: this.rt.dispatches, submits: this.rt.submits };
+  }
+  /** Resolves when the GPU has finished all work issued so far: for timing, not needed for correctness. */
+  finish(): Promise<void> {
+    return this.rt.finish();
   }
 
   upload(tensor: Tensor): BackendTensor {

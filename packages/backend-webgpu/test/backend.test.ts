@@ -47,7 +47,7 @@ describe('WebGpuBackend (software adapter)', () => {
   });
 
   it('throws naming maxStorageBufferBindingSize for a tensor past it', () => {
-    const side = Math.ceil(Math.sqrt(gpu.maxTensorBytes / 4)) + 1;
+    const side = Math.ceil(Math.sqrt(gpu.maxBindingBytes / 4)) + 1;
     const a = gpu.upload(new Tensor([side, 1]));
     const b = gpu.upload(new Tensor([1, side]));
     expect(() => gpu.matmul(a, b)).toThrow(/maxStorageBufferBindingSize/);

@@ -146,7 +146,7 @@ const QUICK_SHAPES = (): KernelShape[] => [kernelShape('tiny 64×32', 64, 32, 4,
 /** A software adapter runs WGSL on the CPU at a few GFLOP/s: cases above this many dense FLOPs are skipped. */
 const SOFTWARE_FLOP_LIMIT = 2.5e8;
 
-interface OpenBackend {
+export interface OpenBackend {
   info: KernelBackendInfo;
   backend?: Backend;
   close?: () => Promise<void>;
@@ -198,7 +198,7 @@ async function expandBackends(names: readonly string[]): Promise<(string | Kerne
 }
 
 /** Opens one backend in this process, or says why it is absent. */
-async function openBackend(name: string): Promise<OpenBackend> {
+export async function openBackend(name: string): Promise<OpenBackend> {
   if (name === 'cpu')
     return {
       info: { name, available: true, detail: 'CpuBackend (@blastkit/core, the TypeScript reference)' },

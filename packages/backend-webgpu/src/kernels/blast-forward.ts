@@ -8,10 +8,12 @@ import {
 import { FLAT_GROUP, type GpuTensor, grid, type Program, type Runtime, WGSL_PRELUDE } from '../runtime.js';
 import { gemm } from './gemm.js';
 
-// Pass 2: w_i[t, k] = Σ_j s_ij[k]·z_j[t, k] (s_ji for Aᵀ). b²·N·r multiply-adds, never stored as b×b×N×r.
-function mixProgram(transpose: boolean): Program {
+// Pass 2: w_i[t, k] = Σ_j s_ij[k]·z_j[t, k] (s_ji for Aᵀ): b²·N·r multiply-adds, never stored as b×b×N×r.
+// One invocation per (t, k) holds the b values z_j[t, k] in registers and writes all b outputs, so Z is read
+// once and W written once (b is compiled in: it is a property of the layer, not of the call).
+function mixProgram(b: number, transpose: boolean): Program {
   return {
-    key: `blast-mix:transpose=${+transpose}`,
+    key: `blast-mix:b=${b}:transpose=${+transpose}`,
     source: () => /* wgsl */ `${WGSL_PRELUDE}
 @group(0) @binding(1) var<storage, read> D: array<f32>;
 @group(0) @binding(2) var<storage, read> Z: array<f32>;
@@ -21,16 +23,19 @@ function mixProgram(transpose: boolean): Program {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let e = ${FLAT_GROUP} * 64u + lid;
-  let b = pu(0u); let N = pu(1u); let r = pu(2u);
-  if (e >= b * N * r) { return; }
+  let N = pu(0u); let r = pu(1u);
+  if (e >= N * r) { return; }
   let k = e % r;
-  let t = (e / r) % N;
-  let i = e / (r * N);
-  var acc = 0.0;
-  for (var j = 0u; j < b; j++) {
-    acc += D[(${transpose ? 'j * b + i' : 'i * b + j'}) * r + k] * Z[(j * N + t) * r + k];
+  let plane = N * r;
+  var z: array<f32, ${b}>;
+  for (var j = 0u; j < ${b}u; j++) { z[j] = Z[j * plane + e]; }
+  for (var i = 0u; i < ${b}u; i++) {
+    var acc = 0.0;
+    for (var j = 0u; j < ${b}u; j++) {
+      acc = fma(D[(${transpose ? `j * ${b}u + i` : `i * ${b}u + j`}) * r + k], z[j], acc);
+    }
+    W[i * plane + e] = acc;
   }
-  W[e] = acc;
 }
 `,
   };
@@ -40,6 +45,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  * The BLAST layer in three passes (method.md §1): z_j = x_j·C_jᵀ (one batched GEMM over the b blocks),
  * w_i = Σ_j s_ij ⊙ z_j, y_i = w_i·B_iᵀ (one batched GEMM writing the output blocks in place). With
  * `transpose`, Aᵀ: B and C swap roles and D is read as s_ji.
+ *
+ * Decode (N ≤ 8) runs the GEMMs as matrix-vector kernels over the factors' rows, so the layer reads its
+ * (m + n)·r + b²·r parameters once: the memory traffic that bounds decode. The coupling is not folded into
+ * the second GEMM's prologue: each w element would be recomputed for every column tile of B_i (b reads of Z
+ * each time, p/BN tiles), more traffic than one write and one read of W.
  */
 export function blastForward(
   rt: Runtime,
@@ -89,7 +99,7 @@ export function blastForward(
     c: { tensor: Z, ld: r, batchStride: N * r },
   });
   // 2. mixing by the diagonal couplings
-  rt.run(mixProgram(transpose), [b, N, r], [D, Z, W], grid(Math.ceil((b * N * r) / 64), rt.maxGroupsPerDim));
+  rt.run(mixProgram(b, transpose), [N, r], [D, Z, W], grid(Math.ceil((N * r) / 64), rt.maxGroupsPerDim));
   // 3. y_i = w_i·B_iᵀ into columns [i·p, (i+1)·p) of y, or for Aᵀ y_j = w_j·C_j
   gemm(rt, {
     M: N,

@@ -19,7 +19,7 @@ export function cpuHandoff(
       for (const t of inputs) host.push(new Tensor(t.shape, await rt.readNow(t)));
       const results = fn(host);
       results.forEach((r, i) => {
-        if (r.data.byteLength > 0) rt.device.queue.writeBuffer(outputs[i].buffer, 0, r.data);
+        rt.writeNow(outputs[i], r.data);
       });
     } catch (err) {
       for (const o of outputs) o.error = err;

@@ -19,7 +19,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 `,
 };
 
-/** Rows of table [V, d] for the ids; ids are checked on the host, where they already are. */
+/**
+ * Rows of table [V, d] for the ids; ids are checked on the host, where they already are. A table past the
+ * storage-binding cap (a large vocabulary) is gathered with one buffer copy per id instead of the kernel.
+ */
 export function embedding(rt: Runtime, tableIn: BackendTensor, ids: Int32Array): GpuTensor {
   const table = rt.tensor(tableIn, 'embedding table');
   if (table.shape.length !== 2) {
@@ -33,6 +36,13 @@ export function embedding(rt: Runtime, tableIn: BackendTensor, ids: Int32Array):
   const out = rt.alloc([ids.length, d], 'embedding output');
   const size = ids.length * d;
   if (size === 0) return out;
+  if (table.size * 4 > rt.maxBindingBytes) {
+    // a table past the binding cap is read row by row with copies, which no binding limit applies to
+    ids.forEach((id, t) => {
+      rt.copy(table, id * d, out, t * d, d);
+    });
+    return out;
+  }
   const idsT = rt.alloc([ids.length], 'embedding ids');
   rt.write(idsT, Uint32Array.from(ids));
   rt.run(PROGRAM, [size, d], [table, idsT, out], grid(Math.ceil(size / 64), rt.maxGroupsPerDim));

@@ -1,15 +1,12 @@
 import { InvalidArgumentError } from '@blastkit/core';
-import { type GpuTensor, type Program, type Runtime, WGSL_PRELUDE } from '../runtime.js';
-
-/** Output tile edge. */
-const TILE = 16;
-/** Output rows per invocation: the workgroup is 16×(16/ROWS) invocations, within compat's 128. */
-const ROWS = 4;
-const THREAD_ROWS = TILE / ROWS;
+import { type BufferRange, type GpuTensor, type Program, type Runtime, WGSL_PRELUDE } from '../runtime.js';
+import type { GemmTiling } from './gemm-tiling.js';
 
 /** One strided operand of a GEMM: element (row, col) of op(X) sits at offset + batch·batchStride + … */
 export interface GemmOperand {
   tensor: GpuTensor;
+  /** Binds only this part of the tensor (see Runtime.rangeOf); `offset` then counts from its start. */
+  range?: BufferRange;
   offset?: number;
   /** Distance between rows of the stored (untransposed) matrix. */
   ld: number;
@@ -30,57 +27,88 @@ export interface GemmArgs {
   bias?: GpuTensor;
 }
 
-function program(ta: boolean, tb: boolean, bias: boolean): Program {
-  return {
-    key: `gemm:ta=${+ta}:tb=${+tb}:bias=${+bias}`,
-    source: () => /* wgsl */ `${WGSL_PRELUDE}
+/** Activations with at most this many rows go to the matrix-vector kernels (decode: N = 1 … 8). */
+export const GEMV_MAX_ROWS = 8;
+
+const tilingKey = (t: GemmTiling) => `${t.BM}x${t.BN}x${t.BK}/${t.TM}x${t.TN}`;
+
+// Shared by every GEMM variant: the parameter words' layout.
+const OPERAND_PARAMS = /* wgsl */ `
+  let M = pu(0u); let N = pu(1u); let K = pu(2u);
+  let aBase = pu(3u) + bz * pu(5u); let lda = pu(4u);
+  let bBase = pu(6u) + bz * pu(8u); let ldb = pu(7u);
+  let cBase = pu(9u) + bz * pu(11u); let ldc = pu(10u);`;
+
+const bindings = (bias: boolean) => /* wgsl */ `
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
 ${bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;' : ''}
-@group(0) @binding(${bias ? 4 : 3}) var<storage, read_write> C: array<f32>;
+@group(0) @binding(${bias ? 4 : 3}) var<storage, read_write> C: array<f32>;`;
 
-// padded by one column so transposed reads do not hit the same bank
-var<workgroup> tileA: array<array<f32, ${TILE + 1}>, ${TILE}>;
-var<workgroup> tileB: array<array<f32, ${TILE + 1}>, ${TILE}>;
+// element (m, k) of op(A) and (k, n) of op(B)
+const aIndex = (ta: boolean, m: string, k: string) => (ta ? `${k} * lda + ${m}` : `${m} * lda + ${k}`);
+const bIndex = (tb: boolean, k: string, n: string) => (tb ? `${n} * ldb + ${k}` : `${k} * ldb + ${n}`);
 
-@compute @workgroup_size(${TILE}, ${THREAD_ROWS})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let M = pu(0u); let N = pu(1u); let K = pu(2u);
-  let aBase = pu(3u) + wid.z * pu(5u); let lda = pu(4u);
-  let bBase = pu(6u) + wid.z * pu(8u); let ldb = pu(7u);
-  let cBase = pu(9u) + wid.z * pu(11u); let ldc = pu(10u);
-  let row0 = wid.y * ${TILE}u;
-  let col0 = wid.x * ${TILE}u;
-  let tx = lid.x;
-  let ty = lid.y;
-  var acc: array<f32, ${ROWS}>;
-  for (var k0 = 0u; k0 < K; k0 += ${TILE}u) {
-    for (var h = 0u; h < ${ROWS}u; h++) {
-      let i = ty + h * ${THREAD_ROWS}u;
-      let m = row0 + i;
-      let ka = k0 + tx;
-      var va = 0.0;
-      if (m < M && ka < K) { va = A[aBase + ${ta ? 'ka * lda + m' : 'm * lda + ka'}]; }
-      tileA[i][tx] = va;
-      let kb = k0 + i;
-      let n = col0 + tx;
-      var vb = 0.0;
-      if (kb < K && n < N) { vb = B[bBase + ${tb ? 'n * ldb + kb' : 'kb * ldb + n'}]; }
-      tileB[i][tx] = vb;
+function tiledProgram(t: GemmTiling, ta: boolean, tb: boolean, bias: boolean): Program {
+  const { BM, BN, BK, TM, TN } = t;
+  const TX = BN / TN;
+  const TY = BM / TM;
+  const threads = TX * TY;
+  const SA = BM + 1;
+  const SB = BN + 1;
+  // Loads walk the tile so that consecutive invocations read consecutive addresses of the stored matrix.
+  const loadA = ta ? { kk: `e / ${BM}u`, mm: `e % ${BM}u` } : { kk: `e % ${BK}u`, mm: `e / ${BK}u` };
+  const loadB = tb ? { kk: `e % ${BK}u`, nn: `e / ${BK}u` } : { kk: `e / ${BN}u`, nn: `e % ${BN}u` };
+  return {
+    key: `gemm:${tilingKey(t)}:ta=${+ta}:tb=${+tb}:bias=${+bias}`,
+    source: () => /* wgsl */ `${WGSL_PRELUDE}${bindings(bias)}
+
+var<workgroup> tileA: array<f32, ${BK * SA}>;
+var<workgroup> tileB: array<f32, ${BK * SB}>;
+
+@compute @workgroup_size(${TX}, ${TY})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let bz = wid.z;${OPERAND_PARAMS}
+  let row0 = wid.y * ${BM}u;
+  let col0 = wid.x * ${BN}u;
+  var acc: array<array<f32, ${TN}>, ${TM}>;
+  var a: array<f32, ${TM}>;
+  var b: array<f32, ${TN}>;
+  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
+    for (var s = 0u; s < ${(BM * BK) / threads}u; s++) {
+      let e = li + s * ${threads}u;
+      let kk = ${loadA.kk}; let mm = ${loadA.mm};
+      let m = row0 + mm; let k = k0 + kk;
+      var v = 0.0;
+      if (m < M && k < K) { v = A[aBase + ${aIndex(ta, 'm', 'k')}]; }
+      tileA[kk * ${SA}u + mm] = v;
+    }
+    for (var s = 0u; s < ${(BN * BK) / threads}u; s++) {
+      let e = li + s * ${threads}u;
+      let kk = ${loadB.kk}; let nn = ${loadB.nn};
+      let n = col0 + nn; let k = k0 + kk;
+      var v = 0.0;
+      if (n < N && k < K) { v = B[bBase + ${bIndex(tb, 'k', 'n')}]; }
+      tileB[kk * ${SB}u + nn] = v;
     }
     workgroupBarrier();
-    for (var k = 0u; k < ${TILE}u; k++) {
-      let bv = tileB[k][tx];
-      for (var h = 0u; h < ${ROWS}u; h++) { acc[h] += tileA[ty + h * ${THREAD_ROWS}u][k] * bv; }
+    for (var k = 0u; k < ${BK}u; k++) {
+      for (var i = 0u; i < ${TM}u; i++) { a[i] = tileA[k * ${SA}u + lid.y + i * ${TY}u]; }
+      for (var j = 0u; j < ${TN}u; j++) { b[j] = tileB[k * ${SB}u + lid.x + j * ${TX}u]; }
+      for (var i = 0u; i < ${TM}u; i++) {
+        for (var j = 0u; j < ${TN}u; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
+      }
     }
     workgroupBarrier();
   }
-  let n = col0 + tx;
-  if (n < N) {
+  for (var j = 0u; j < ${TN}u; j++) {
+    let n = col0 + lid.x + j * ${TX}u;
+    if (n >= N) { continue; }
     ${bias ? 'let bn = bias[n];' : 'let bn = 0.0;'}
-    for (var h = 0u; h < ${ROWS}u; h++) {
-      let m = row0 + ty + h * ${THREAD_ROWS}u;
-      if (m < M) { C[cBase + m * ldc + n] = acc[h] + bn; }
+    for (var i = 0u; i < ${TM}u; i++) {
+      let m = row0 + lid.y + i * ${TY}u;
+      if (m < M) { C[cBase + m * ldc + n] = acc[i][j] + bn; }
     }
   }
 }
@@ -88,16 +116,146 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   };
 }
 
+/** Lanes that share one output column of the row-wise matrix-vector kernel (a warp's worth of loads). */
+const ROW_LANES = 32;
+/** Output columns per workgroup of the row-wise kernel. */
+const ROW_COLUMNS = 4;
+
+/**
+ * y = x·Bᵀ for a few rows x, with B stored row by row along k (linear weights, BLAST's factors): 32 lanes
+ * read one row of B in coalesced strides and keep one partial sum per activation row; a tree in workgroup
+ * memory adds the lanes. Memory-bound: B is read once, x from cache.
+ */
+function gemvRowsProgram(rows: number, ta: boolean, bias: boolean): Program {
+  const threads = ROW_LANES * ROW_COLUMNS;
+  return {
+    key: `gemv-rows:m=${rows}:ta=${+ta}:bias=${+bias}`,
+    source: () => /* wgsl */ `${WGSL_PRELUDE}${bindings(bias)}
+
+var<workgroup> partial: array<f32, ${threads * rows}>;
+
+@compute @workgroup_size(${ROW_LANES}, ${ROW_COLUMNS})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let bz = wid.z;${OPERAND_PARAMS}
+  let n = wid.x * ${ROW_COLUMNS}u + lid.y;
+  var acc: array<f32, ${rows}>;
+  if (n < N) {
+    for (var k = lid.x; k < K; k += ${ROW_LANES}u) {
+      let w = B[bBase + n * ldb + k];
+      for (var m = 0u; m < ${rows}u; m++) { acc[m] = fma(A[aBase + ${aIndex(ta, 'm', 'k')}], w, acc[m]); }
+    }
+  }
+  let slot = (lid.y * ${ROW_LANES}u + lid.x) * ${rows}u;
+  for (var m = 0u; m < ${rows}u; m++) { partial[slot + m] = acc[m]; }
+  for (var stride = ${ROW_LANES / 2}u; stride > 0u; stride /= 2u) {
+    workgroupBarrier();
+    if (lid.x < stride) {
+      for (var m = 0u; m < ${rows}u; m++) { partial[slot + m] += partial[slot + stride * ${rows}u + m]; }
+    }
+  }
+  if (lid.x == 0u && n < N) {
+    ${bias ? 'let bn = bias[n];' : 'let bn = 0.0;'}
+    for (var m = 0u; m < M; m++) { C[cBase + m * ldc + n] = partial[slot + m] + bn; }
+  }
+}
+`,
+  };
+}
+
+/** Output columns and k-lanes per workgroup of the column-wise kernel. */
+const COL_COLUMNS = 32;
+const COL_LANES = 4;
+/** The column-wise kernel splits k over workgroups in slices of about this length… */
+const COL_SLICE = 512;
+/** …into at most this many partial results, added by a second pass. */
+const COL_MAX_SPLITS = 16;
+
+/**
+ * y = x·B for a few rows x, with B stored row by row along n (k-major): consecutive invocations read
+ * consecutive columns of one row of B; k is split over 4 lanes in a workgroup and over up to 16 slices
+ * across workgroups, whose partial sums a second pass adds (there are no float atomics in WGSL).
+ */
+function gemvColsProgram(rows: number, ta: boolean): Program {
+  const threads = COL_COLUMNS * COL_LANES;
+  return {
+    key: `gemv-cols:m=${rows}:ta=${+ta}`,
+    source: () => /* wgsl */ `${WGSL_PRELUDE}
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(2) var<storage, read> B: array<f32>;
+@group(0) @binding(3) var<storage, read_write> P: array<f32>;
+
+var<workgroup> partial: array<f32, ${threads * rows}>;
+
+// P[split, batch, m, n]: this workgroup's slice of k for columns [wid.x·32, +32) of batch wid.z
+@compute @workgroup_size(${COL_COLUMNS}, ${COL_LANES})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>) {
+  let bz = wid.z;${OPERAND_PARAMS}
+  let slice = pu(12u);
+  let n = wid.x * ${COL_COLUMNS}u + lid.x;
+  let kEnd = min(K, (wid.y + 1u) * slice);
+  var acc: array<f32, ${rows}>;
+  if (n < N) {
+    for (var k = wid.y * slice + lid.y; k < kEnd; k += ${COL_LANES}u) {
+      let w = B[bBase + k * ldb + n];
+      for (var m = 0u; m < ${rows}u; m++) { acc[m] = fma(A[aBase + ${aIndex(ta, 'm', 'k')}], w, acc[m]); }
+    }
+  }
+  let slot = (lid.y * ${COL_COLUMNS}u + lid.x) * ${rows}u;
+  for (var m = 0u; m < ${rows}u; m++) { partial[slot + m] = acc[m]; }
+  workgroupBarrier();
+  if (lid.y == 0u && n < N) {
+    for (var m = 0u; m < M; m++) {
+      var s = 0.0;
+      for (var l = 0u; l < ${COL_LANES}u; l++) { s += partial[(l * ${COL_COLUMNS}u + lid.x) * ${rows}u + m]; }
+      P[((wid.y * nwg.z + bz) * M + m) * N + n] = s;
+    }
+  }
+}
+`,
+  };
+}
+
+function splitsSumProgram(bias: boolean): Program {
+  return {
+    key: `gemv-splits-sum:bias=${+bias}`,
+    source: () => /* wgsl */ `${WGSL_PRELUDE}
+@group(0) @binding(1) var<storage, read> P: array<f32>;
+${bias ? '@group(0) @binding(2) var<storage, read> bias: array<f32>;' : ''}
+@group(0) @binding(${bias ? 3 : 2}) var<storage, read_write> C: array<f32>;
+
+// C[batch, m, n] (strided) = Σ_split P[split, batch, m, n] + bias[n]
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let M = pu(0u); let N = pu(1u); let splits = pu(2u); let batch = pu(3u);
+  let cOffset = pu(4u); let ldc = pu(5u); let cStride = pu(6u);
+  let n = wid.x * 64u + li;
+  let m = wid.y;
+  let bz = wid.z;
+  if (n >= N) { return; }
+  var s = ${bias ? 'bias[n]' : '0.0'};
+  for (var p = 0u; p < splits; p++) { s += P[((p * batch + bz) * M + m) * N + n]; }
+  C[cOffset + bz * cStride + m * ldc + n] = s;
+}
+`,
+  };
+}
+
+const operandBinding = (o: GemmOperand) => o.range ?? o.tensor;
+
 /**
  * C = op(A)·op(B) (+ bias) over a batch, all three as strided views of storage buffers. The one GEMM behind
- * matmul, linear and the structured forwards: their block products are strided batches of it.
+ * matmul, linear and the structured forwards: their block products are strided batches of it. Up to 8 rows
+ * of op(A) go to the matrix-vector kernels (memory-bound decode), more to the register-tiled GEMM.
  */
 export function gemm(rt: Runtime, args: GemmArgs): void {
   const { M, N, K, batch, a, b, c, bias } = args;
+  if (M === 0 || N === 0 || batch === 0) return;
   if (batch > rt.maxGroupsPerDim) {
     throw new InvalidArgumentError(`webgpu gemm: batch of ${batch} exceeds ${rt.maxGroupsPerDim}`);
   }
-  const prog = program(a.transpose ?? false, b.transpose ?? false, bias !== undefined);
+  const ta = a.transpose ?? false;
+  const tb = b.transpose ?? false;
   const params = [
     M,
     N,
@@ -112,6 +270,39 @@ export function gemm(rt: Runtime, args: GemmArgs): void {
     c.ld,
     c.batchStride,
   ];
-  const buffers = bias ? [a.tensor, b.tensor, bias, c.tensor] : [a.tensor, b.tensor, c.tensor];
-  rt.run(prog, params, buffers, [Math.ceil(N / TILE), Math.ceil(M / TILE), batch]);
+  const inputs = [operandBinding(a), operandBinding(b)];
+  const withBias = bias ? [...inputs, bias, c.tensor] : [...inputs, c.tensor];
+  if (M <= GEMV_MAX_ROWS && tb) {
+    rt.run(gemvRowsProgram(M, ta, bias !== undefined), params, withBias, [
+      Math.ceil(N / ROW_COLUMNS),
+      1,
+      batch,
+    ]);
+    return;
+  }
+  if (M <= GEMV_MAX_ROWS) {
+    const splits = Math.max(1, Math.min(COL_MAX_SPLITS, Math.ceil(K / COL_SLICE)));
+    const slice = Math.ceil(K / splits);
+    const P = rt.alloc([splits, batch, M, N], 'gemv partial sums');
+    rt.run(
+      gemvColsProgram(M, ta),
+      [...params, slice],
+      [...inputs, P],
+      [Math.ceil(N / COL_COLUMNS), splits, batch],
+    );
+    const sumParams = [M, N, splits, batch, c.offset ?? 0, c.ld, c.batchStride];
+    rt.run(splitsSumProgram(bias !== undefined), sumParams, bias ? [P, bias, c.tensor] : [P, c.tensor], [
+      Math.ceil(N / 64),
+      M,
+      batch,
+    ]);
+    rt.release(P);
+    return;
+  }
+  const t = rt.gemmTiling;
+  rt.run(tiledProgram(t, ta, tb, bias !== undefined), params, withBias, [
+    Math.ceil(N / t.BN),
+    Math.ceil(M / t.BM),
+    batch,
+  ]);
 }
