@@ -1,7 +1,11 @@
+import { fetchAsset } from '@blastkit/assets';
+import { Llama2cCheckpoint } from '@blastkit/models';
 import { describe, expect, it } from 'vitest';
 import { SUITES } from '../src/registry.js';
 import { renderSuite } from '../src/report.js';
-import { evaluateTargets, runGpuLayers } from '../src/suites/gpu-layers.js';
+import { randomLlamaSource } from '../src/scale/random-llama.js';
+import { evaluateTargets, modelDecode, runGpuLayers, STORIES15M_CONFIG } from '../src/suites/gpu-layers.js';
+import { openBackend } from '../src/suites/kernels.js';
 
 describe('gpu-layers suite', () => {
   it('quick run on the software adapter: every structure timed and checked against the CPU, targets listed', async () => {
@@ -98,4 +102,25 @@ describe('gpu-layers suite', () => {
     expect(noTorch.find((x) => x.name.includes('PyTorch'))).toMatchObject({ value: null, met: null });
     expect(noTorch.find((x) => x.name.includes('PyTorch'))?.note).toContain('none here');
   });
+
+  it('stories15M decode: dense and BLAST tokens/s on the backend, from the fetched checkpoint', async () => {
+    const { backend, close } = await openBackend('webgpu');
+    try {
+      const { rates, weights } = await modelDecode(backend as NonNullable<typeof backend>, 3);
+      expect(weights).toBe('stories15M (fetched)');
+      expect(rates.dense).toBeGreaterThan(0);
+      expect(rates.blast).toBeGreaterThan(0);
+    } finally {
+      await close?.();
+    }
+  }, 240_000);
+
+  it("the random stand-in for stories15M has the checkpoint's configuration and tensor shapes", async () => {
+    const ck = await Llama2cCheckpoint.open((await fetchAsset('stories15M'))['stories15M.bin']);
+    expect(STORIES15M_CONFIG).toEqual(ck.config);
+    const random = randomLlamaSource(STORIES15M_CONFIG);
+    for (const name of ck.names()) expect(random.shapeOf(name), name).toEqual(ck.shapeOf(name));
+    expect(random.names().sort()).toEqual(ck.names().sort());
+    await ck.close();
+  }, 120_000);
 });

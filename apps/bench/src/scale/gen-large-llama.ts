@@ -5,13 +5,8 @@
  *   node apps/bench/dist/scale/gen-large-llama.js OUT_DIR [hidden=2048] [intermediate=5632] [layers=8] [vocab=32000]
  * The defaults give ~542M parameters (2.0 GiB float32).
  */
-import { Rng, Tensor } from '@blastkit/core';
-import {
-  type LlamaConfig,
-  llamaWeightShapes,
-  saveCompressedLlama,
-  type TensorSource,
-} from '@blastkit/models';
+import { type LlamaConfig, llamaWeightShapes, saveCompressedLlama } from '@blastkit/models';
+import { randomLlamaSource } from './random-llama.js';
 
 const [out, hidden = '2048', intermediate = '5632', layers = '8', vocab = '32000'] = process.argv.slice(2);
 if (!out) {
@@ -34,19 +29,7 @@ const config: LlamaConfig = {
   tieWordEmbeddings: false,
 };
 const shapes = llamaWeightShapes(config);
-const rng = new Rng(1);
-// a source that makes each weight when it is read: the writer asks for one at a time
-const random: TensorSource = {
-  names: () => [...shapes.keys()],
-  shapeOf: (name) => shapes.get(name) as number[],
-  readTensor: async (name) => {
-    const t = new Tensor(shapes.get(name) as number[]);
-    if (name.includes('norm')) t.data.fill(1);
-    else rng.fillNormal(t.data, 0.02);
-    return t;
-  },
-  close: async () => {},
-};
+const random = randomLlamaSource(config);
 await saveCompressedLlama(out, config, random, new Map(), null);
 const count = [...shapes.values()].reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
 process.stdout.write(`${out}: ${count} parameters (${((count * 4) / 2 ** 30).toFixed(2)} GiB float32)\n`);

@@ -12,7 +12,15 @@ import {
   type StructuredMatrix,
   Tensor,
 } from '@blastkit/core';
-import { generate, LLAMA_LINEAR_SUFFIXES, Llama2cCheckpoint, LlamaModel } from '@blastkit/models';
+import {
+  generate,
+  LLAMA_LINEAR_SUFFIXES,
+  Llama2cCheckpoint,
+  type LlamaConfig,
+  LlamaModel,
+  type TensorSource,
+} from '@blastkit/models';
+import { randomLlamaSource } from '../scale/random-llama.js';
 import { median, round } from '../timing.js';
 import { type KernelBackendInfo, kernelShape, openBackend } from './kernels.js';
 
@@ -181,7 +189,14 @@ export function findTorchPython(explicit?: string): { python: string } | { reaso
 
 /** Runs python/torch_layers.py with the request on stdin; resolves to its JSON. */
 function runTorch(python: string, request: object, log: (line: string) => void): Promise<TorchReference> {
-  const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'python', 'torch_layers.py');
+  // dist/suites/ → apps/bench/python, or python/ beside a bundle (tools/gpu-bundle)
+  const here = dirname(fileURLToPath(import.meta.url));
+  const script = [
+    join(here, '..', '..', 'python', 'torch_layers.py'),
+    join(here, 'python', 'torch_layers.py'),
+  ].find((p) => existsSync(p));
+  if (!script)
+    return Promise.resolve({ available: false, reason: `torch_layers.py not found beside ${here}` });
   return new Promise((resolve) => {
     const child = spawn(python, [script], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
@@ -209,15 +224,53 @@ function runTorch(python: string, request: object, log: (line: string) => void):
   });
 }
 
+// stories15M's configuration (assets.md), for the random stand-in where the checkpoint cannot be fetched
+export const STORIES15M_CONFIG: LlamaConfig = {
+  modelType: 'llama',
+  hiddenSize: 288,
+  intermediateSize: 768,
+  numLayers: 6,
+  numHeads: 6,
+  numKvHeads: 6,
+  headDim: 48,
+  vocabSize: 32000,
+  maxPositionEmbeddings: 256,
+  rmsNormEps: 1e-5,
+  ropeTheta: 10000,
+  tieWordEmbeddings: true,
+  bosTokenId: 1,
+  eosTokenId: 2,
+};
+
+/** stories15M's weights, or seeded random ones of its shapes where the asset cannot be fetched (GPU machine). */
+export async function stories15mSource(log: (line: string) => void): Promise<{
+  source: TensorSource;
+  config: LlamaConfig;
+  weights: string;
+}> {
+  try {
+    const files = await fetchAsset('stories15M');
+    const ck = await Llama2cCheckpoint.open(files['stories15M.bin']);
+    return { source: ck, config: ck.config, weights: 'stories15M (fetched)' };
+  } catch (err) {
+    const why = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    log(`  stories15M not available (${why}): random weights of its shapes instead`);
+    return {
+      source: randomLlamaSource(STORIES15M_CONFIG),
+      config: STORIES15M_CONFIG,
+      weights: `random weights of stories15M's shapes (the checkpoint could not be fetched: ${why})`,
+    };
+  }
+}
+
 /** Greedy decode tokens/s of stories15M on `be`, dense and with every projection BLAST at 50% parameters. */
-async function modelDecode(be: Backend, tokens: number, log: (line: string) => void) {
-  const files = await fetchAsset('stories15M');
-  const ck = await Llama2cCheckpoint.open(files['stories15M.bin']);
+export async function modelDecode(be: Backend, tokens: number, log: (line: string) => void = () => {}) {
+  const { source: ck, config, weights } = await stories15mSource(log);
   // speed does not depend on the factors' values: seeded random factors of the compressed shapes (b = 4,
   // the reference's 50% rank rule), so no solver runs here
   const rng = new Rng(0);
   const replacements = new Map<string, StructuredMatrix>();
-  for (let l = 0; l < ck.config.numLayers; l++)
+  for (let l = 0; l < config.numLayers; l++)
     for (const s of LLAMA_LINEAR_SUFFIXES) {
       const name = `model.layers.${l}.${s}`;
       const [m, n] = ck.shapeOf(`${name}.weight`) as [number, number];
@@ -226,7 +279,7 @@ async function modelDecode(be: Backend, tokens: number, log: (line: string) => v
     }
   const rates: Record<'dense' | 'blast', number> = { dense: 0, blast: 0 };
   for (const variant of ['dense', 'blast'] as const) {
-    const model = await LlamaModel.load(ck, ck.config, {
+    const model = await LlamaModel.load(ck, config, {
       backend: be,
       replacements: variant === 'blast' ? replacements : new Map(),
     });
@@ -249,7 +302,7 @@ async function modelDecode(be: Backend, tokens: number, log: (line: string) => v
     model.dispose();
   }
   await ck.close();
-  return rates;
+  return { rates, weights };
 }
 
 type Tiling = { BM: number; BN: number; BK: number; TM: number; TN: number };
@@ -391,11 +444,11 @@ export async function runGpuLayers(options: GpuLayersOptions = {}): Promise<GpuL
         for (const t of Object.values(w)) be.dispose(t);
       }
       if (!quick) {
-        const rates = await modelDecode(be, 64, log);
+        const { rates, weights } = await modelDecode(be, 64, log);
         model.push({
           backend: name,
           model: 'stories15M',
-          note: 'greedy decode tokens/s after the prompt, median of 3 runs of 64 tokens; BLAST: every projection at 50% parameters (b = 4), seeded random factors (speed does not depend on their values)',
+          note: `greedy decode tokens/s after the prompt, median of 3 runs of 64 tokens; weights: ${weights}; BLAST: every projection at 50% parameters (b = 4), seeded random factors (speed does not depend on their values)`,
           decodeTokensPerSecond: rates,
           blastSpeedup: round(rates.blast / rates.dense),
         });

@@ -208,7 +208,8 @@ export async function openBackend(name: string): Promise<OpenBackend> {
   if (name === 'webgpu') {
     let mod: Record<string, unknown>;
     try {
-      mod = await importOptional('@blastkit/backend-webgpu');
+      // a literal specifier (unlike tfjs'), so a bundle of the bench takes the WebGPU backend along
+      mod = (await import('@blastkit/backend-webgpu')) as Record<string, unknown>;
     } catch (err) {
       return absent(`@blastkit/backend-webgpu not loadable: ${firstLine(err)}`);
     }

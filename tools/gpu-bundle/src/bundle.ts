@@ -1,0 +1,98 @@
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import { build } from 'rolldown';
+
+/** Packages that cannot be bundled: native code, loaded at run time from node_modules beside the bundle. */
+const NATIVE = ['webgpu'];
+/** Optional engines the GPU suites never load (TensorFlow's C API is ~0.9 GB and not on the GPU machine). */
+const LEFT_OUT = [/^@tensorflow\/tfjs-node(-gpu)?$/];
+
+export interface BundleResult {
+  out: string;
+  /** Bytes of every file under `out`. */
+  bytes: number;
+  files: number;
+}
+
+function sizeOf(dir: string): { bytes: number; files: number } {
+  let bytes = 0;
+  let files = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      const s = sizeOf(p);
+      bytes += s.bytes;
+      files += s.files;
+    } else {
+      bytes += statSync(p).size;
+      files++;
+    }
+  }
+  return { bytes, files };
+}
+
+/**
+ * Writes a folder that runs the bench app with no node_modules and no network: `main.js` and its chunks
+ * (rolldown, every workspace package and pure-JS dependency inlined), `node_modules/webgpu` with only
+ * this platform's dawn.node, `python/torch_layers.py` (the PyTorch reference), and `run.sh`, which unpacks
+ * carried Vulkan/EGL loader .debs when the machine has no libvulkan, then runs `node main.js "$@"`.
+ * `benchDir` is the built apps/bench (its dist/ must exist).
+ */
+export async function bundleBench(benchDir: string, out: string): Promise<BundleResult> {
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  await build({
+    input: join(benchDir, 'dist', 'main.js'),
+    platform: 'node',
+    external: [...NATIVE, ...LEFT_OUT],
+    logLevel: 'warn',
+    output: { dir: out, format: 'esm', entryFileNames: 'main.js', chunkFileNames: 'chunk-[hash].js' },
+  });
+  // webgpu resolved the way the bench resolves it, then only what its index.js loads on this platform
+  const requireFromBench = createRequire(join(benchDir, 'package.json'));
+  const requireFromWebgpuBackend = createRequire(requireFromBench.resolve('@blastkit/backend-webgpu'));
+  const webgpuDir = dirname(requireFromWebgpuBackend.resolve('webgpu'));
+  const platformDir = `${process.platform}-${process.platform === 'darwin' ? 'universal' : process.arch}`;
+  const target = join(out, 'node_modules', 'webgpu');
+  mkdirSync(join(target, 'dist'), { recursive: true });
+  for (const f of ['package.json', 'index.js', 'LICENSE.md'])
+    copyFileSync(join(webgpuDir, f), join(target, f));
+  cpSync(join(webgpuDir, 'dist', platformDir), join(target, 'dist', platformDir), {
+    recursive: true,
+    dereference: true,
+  });
+  mkdirSync(join(out, 'python'));
+  copyFileSync(join(benchDir, 'python', 'torch_layers.py'), join(out, 'python', 'torch_layers.py'));
+  const runner = join(out, 'run.sh');
+  writeFileSync(
+    runner,
+    `#!/usr/bin/env bash
+# Runs the bundled bench: ./run.sh gpu-layers --out DIR. On a GPU machine whose image lacks the Vulkan loader,
+# carry the loader .debs in a folder named by GL_DEBS (default: .gl beside this folder's parent; see the
+# device tool's README) and they are unpacked first.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+debs="\${GL_DEBS:-$here/../.gl}"
+if ! ldconfig -p 2>/dev/null | grep -q libvulkan && [ -d "$debs" ]; then
+  for f in "$debs"/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+fi
+exec node "$here/main.js" "$@"
+`,
+  );
+  chmodSync(runner, 0o755);
+  return { out, ...sizeOf(out) };
+}
+
+/** `out` relative to the working directory, for messages. */
+export const shown = (p: string) => relative(process.cwd(), p) || '.';
