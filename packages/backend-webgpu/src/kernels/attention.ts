@@ -35,13 +35,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
   let g = ${FLAT_GROUP};
   let N = pu(0u); let hq = pu(1u); let d = pu(2u); let S = pu(3u); let hkv = pu(4u);
-  let causal = pu(5u); let offset = pu(6u); let scale = pf(7u);
+  let causal = pu(5u); let offset = bitcast<i32>(pu(6u)); let scale = pf(7u);
   if (g >= N * hq) { return; }
   let t = g / hq;
   let h = g % hq;
   let kvh = h / (hq / hkv);
   var visible = S;
-  if (causal != 0u) { visible = min(S, offset + t + 1u); }
+  // a negative offset (queries before the first key) can leave a query no key: its output is then zero
+  if (causal != 0u) { visible = u32(clamp(offset + i32(t) + 1, 0, i32(S))); }
   let qo = (t * hq + h) * d;
   var m = -FLT_MAX;
   var l = 0.0;

@@ -296,6 +296,14 @@ function crossChecks(rng: Rng): { kernel: KernelName; name: string; run: (b: Bac
         y: be.attention(be.upload(q), be.upload(k), be.upload(v), { causal: true, queryOffset: 5 }),
       }),
     });
+    // queries before the first key (a negative offset) see no key at all: their output is zero, not NaN
+    checks.push({
+      kernel: 'attention',
+      name: 'causal, the first two queries see no key',
+      run: (be) => ({
+        y: be.attention(be.upload(q), be.upload(k), be.upload(v), { causal: true, queryOffset: -2 }),
+      }),
+    });
   }
   {
     const A = spd(20, 16);
