@@ -1,20 +1,21 @@
 import { describeBackendConformance } from '@blastkit/core/test';
 import { expect, it } from 'vitest';
 import { WebGpuBackend } from '../src/index.js';
+import { EXPECTED_ADAPTER, TEST_ADAPTER } from './adapter.js';
 
-// CI machines have no GPU: the suite runs on Dawn's OpenGL ES backend over Mesa's llvmpipe. A missing adapter
-// is a failure, never a skip: the suite's beforeAll throws (vitest then marks the suite's tests skipped but
+// CI machines have no GPU: the suite runs on Dawn's OpenGL ES backend over Mesa's llvmpipe (or on the adapter
+// BLASTKIT_WEBGPU_TEST_ADAPTER=auto picks, see ./adapter.ts). A missing adapter is a failure, never a skip: the suite's beforeAll throws (vitest then marks the suite's tests skipped but
 // the file failed), and this test fails on its own so the failure is also counted as a failed test.
-it('finds the software adapter', async () => {
-  const backend = await WebGpuBackend.create({ adapter: 'software' });
-  expect(backend.adapterInfo).toMatch(/opengles/);
+it(`finds the ${TEST_ADAPTER} adapter`, async () => {
+  const backend = await WebGpuBackend.create({ adapter: TEST_ADAPTER });
+  expect(backend.adapterInfo).toMatch(EXPECTED_ADAPTER);
   await backend.close();
 });
 
 describeBackendConformance({
-  name: 'webgpu (software adapter)',
+  name: `webgpu (${TEST_ADAPTER} adapter)`,
   createBackend: async () => {
-    const backend = await WebGpuBackend.create({ adapter: 'software' });
+    const backend = await WebGpuBackend.create({ adapter: TEST_ADAPTER });
     console.info(`webgpu conformance on ${backend.adapterInfo}`);
     return backend;
   },

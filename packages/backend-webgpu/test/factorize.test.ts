@@ -2,13 +2,14 @@ import { CpuBackend, Rng, Tensor } from '@blastkit/core';
 import { blastFast } from '@blastkit/factorize';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebGpuBackend } from '../src/index.js';
+import { TEST_ADAPTER } from './adapter.js';
 
 // The factorizer runs on any Backend: its products and reductions on the GPU, its small solves (Cholesky, the
 // truncated SVD of the warm start) as CPU hand-offs. On WebGPU it must follow the CPU backend's iterates.
 describe('BLAST factorization on WebGPU (software adapter)', () => {
   let gpu: WebGpuBackend;
   beforeAll(async () => {
-    gpu = await WebGpuBackend.create({ adapter: 'software' });
+    gpu = await WebGpuBackend.create({ adapter: TEST_ADAPTER });
   });
   afterAll(async () => {
     await gpu?.close();

@@ -2,6 +2,7 @@ import { CpuBackend, Rng, Tensor } from '@blastkit/core';
 import { closeness, randomTensor } from '@blastkit/core/test';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GEMM_TILING_128, GEMM_TILING_SMALL, type GemmTiling, WebGpuBackend } from '../src/index.js';
+import { TEST_ADAPTER } from './adapter.js';
 
 // The kernel paths the shared suite's shapes do not all reach: the matrix-vector kernels (≤ 8 rows) in both
 // layouts of B with k split over workgroups, every register tiling, BLAST at decode and prefill sizes with
@@ -22,7 +23,7 @@ async function check(
 describe('webgpu kernels (software adapter)', () => {
   let gpu: WebGpuBackend;
   beforeAll(async () => {
-    gpu = await WebGpuBackend.create({ adapter: 'software' });
+    gpu = await WebGpuBackend.create({ adapter: TEST_ADAPTER });
   });
   afterAll(async () => {
     await gpu?.close();
@@ -73,7 +74,7 @@ describe('webgpu kernels (software adapter)', () => {
   ];
   for (const [name, gemmTiling] of tilings) {
     it(`register tiling ${name}: partial tiles in every direction, transposes, batch`, async () => {
-      const other = await WebGpuBackend.create({ adapter: 'software', gemmTiling });
+      const other = await WebGpuBackend.create({ adapter: TEST_ADAPTER, gemmTiling });
       try {
         for (const [transposeA, transposeB] of [
           [false, false],
@@ -98,7 +99,7 @@ describe('webgpu kernels (software adapter)', () => {
 
   it('rejects a tiling the device cannot run, naming its limits', async () => {
     const tooBig = { BM: 128, BN: 128, BK: 16, TM: 2, TN: 2 };
-    await expect(WebGpuBackend.create({ adapter: 'software', gemmTiling: tooBig })).rejects.toThrow(
+    await expect(WebGpuBackend.create({ adapter: TEST_ADAPTER, gemmTiling: tooBig })).rejects.toThrow(
       /4096 invocations of at most 1024/,
     );
   });

@@ -11,6 +11,7 @@ import {
 } from '@blastkit/models';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebGpuBackend } from '../src/index.js';
+import { TEST_ADAPTER } from './adapter.js';
 
 // The real model end to end on this backend: stories15M with every projection replaced by BLAST (b = 4, half
 // the parameters) gives the same greedy tokens on WebGPU as on the CPU reference backend, and logits within
@@ -23,7 +24,7 @@ describe('stories15M compressed with BLAST on WebGPU (software adapter)', () => 
   let files: Record<string, string>;
   beforeAll(async () => {
     files = await fetchAsset('stories15M');
-    gpu = await WebGpuBackend.create({ adapter: 'software' });
+    gpu = await WebGpuBackend.create({ adapter: TEST_ADAPTER });
   }, 180_000);
   afterAll(async () => {
     await gpu?.close();
