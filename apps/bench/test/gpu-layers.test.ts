@@ -11,8 +11,11 @@ describe('gpu-layers suite', () => {
   it('quick run on the software adapter: every structure timed and checked against the CPU, targets listed', async () => {
     expect(SUITES['gpu-layers']).toBeDefined();
     const r = await runGpuLayers({ quick: true });
-    expect(r.backends).toHaveLength(1);
+    expect(r.backends).toHaveLength(2);
     expect(r.backends[0]).toMatchObject({ name: 'webgpu', available: true, software: true });
+    // no GPU here: CUDA is listed as absent, with the probe's reason
+    expect(r.backends[1]).toMatchObject({ name: 'cuda', available: false });
+    expect(r.backends[1].detail).toMatch(/cuda backend unavailable: /);
     // the default tiling and the two others the software adapter can run
     expect(r.gemm.map((g) => g.tiling)).toHaveLength(3);
     expect(r.gemm[0].tiling).toMatch(/\(default\)$/);

@@ -2,6 +2,7 @@ import {
   chmodSync,
   copyFileSync,
   cpSync,
+  existsSync,
   mkdirSync,
   readdirSync,
   rmSync,
@@ -10,6 +11,7 @@ import {
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { build } from 'rolldown';
 
 /** Packages that cannot be bundled: native code, loaded at run time from node_modules beside the bundle. */
@@ -44,7 +46,8 @@ function sizeOf(dir: string): { bytes: number; files: number } {
 /**
  * Writes a folder that runs the bench app with no node_modules and no network: `main.js` and its chunks
  * (rolldown, every workspace package and pure-JS dependency inlined), `node_modules/webgpu` with only
- * this platform's dawn.node, `python/torch_layers.py` (the PyTorch reference), and `run.sh`, which unpacks
+ * this platform's dawn.node, `native/blastkit_cuda.node` where @blastkit/backend-cuda built its addon,
+ * `python/torch_layers.py` (the PyTorch reference), and `run.sh`, which unpacks
  * carried Vulkan/EGL loader .debs when the machine has no libvulkan, then runs `node main.js "$@"`.
  * `benchDir` is the built apps/bench (its dist/ must exist).
  */
@@ -58,6 +61,29 @@ export async function bundleBench(benchDir: string, out: string): Promise<Bundle
     logLevel: 'warn',
     output: { dir: out, format: 'esm', entryFileNames: 'main.js', chunkFileNames: 'chunk-[hash].js' },
   });
+  // the conformance suite without vitest: 'vitest' resolved to the small runner beside this file
+  const here = dirname(fileURLToPath(import.meta.url));
+  await build({
+    input: join(here, 'conformance-main.js'),
+    platform: 'node',
+    external: [...NATIVE, ...LEFT_OUT],
+    resolve: { alias: { vitest: join(here, 'mini-vitest.js') } },
+    logLevel: 'warn',
+    output: {
+      dir: out,
+      format: 'esm',
+      entryFileNames: 'conformance.js',
+      chunkFileNames: 'conformance-[hash].js',
+    },
+  });
+  const requireFromHere = createRequire(import.meta.url);
+  cpSync(
+    join(dirname(requireFromHere.resolve('@blastkit/core/package.json')), 'fixtures'),
+    join(out, 'fixtures'),
+    {
+      recursive: true,
+    },
+  );
   // webgpu resolved the way the bench resolves it, then only what its index.js loads on this platform
   const requireFromBench = createRequire(join(benchDir, 'package.json'));
   const requireFromWebgpuBackend = createRequire(requireFromBench.resolve('@blastkit/backend-webgpu'));
@@ -71,13 +97,24 @@ export async function bundleBench(benchDir: string, out: string): Promise<Bundle
     recursive: true,
     dereference: true,
   });
+  // the CUDA addon, where this machine built one: @blastkit/backend-cuda is bundled, so run.sh points it here
+  const cudaAddon = join(
+    dirname(requireFromBench.resolve('@blastkit/backend-cuda/package.json')),
+    'dist',
+    'native',
+    'blastkit_cuda.node',
+  );
+  if (existsSync(cudaAddon)) {
+    mkdirSync(join(out, 'native'));
+    copyFileSync(cudaAddon, join(out, 'native', 'blastkit_cuda.node'));
+  }
   mkdirSync(join(out, 'python'));
   copyFileSync(join(benchDir, 'python', 'torch_layers.py'), join(out, 'python', 'torch_layers.py'));
   const runner = join(out, 'run.sh');
   writeFileSync(
     runner,
     `#!/usr/bin/env bash
-# Runs the bundled bench: ./run.sh gpu-layers --out DIR. On a GPU machine whose image lacks the Vulkan loader,
+# Runs the bundled bench (./run.sh gpu-layers --out DIR) or the conformance suite (./run.sh conformance). On a GPU machine whose image lacks the Vulkan loader,
 # carry the loader .debs in a folder named by GL_DEBS (default: .gl beside this folder's parent; see the
 # device tool's README) and they are unpacked first.
 set -euo pipefail
@@ -86,6 +123,15 @@ debs="\${GL_DEBS:-$here/../.gl}"
 if ! ldconfig -p 2>/dev/null | grep -q libvulkan && [ -d "$debs" ]; then
   for f in "$debs"/*.deb; do dpkg -x "$f" /; done
   ldconfig
+fi
+export BLASTKIT_CORE_FIXTURES="\${BLASTKIT_CORE_FIXTURES:-$here/fixtures}"
+if [ -f "$here/native/blastkit_cuda.node" ]; then
+  export BLASTKIT_CUDA_ADDON="\${BLASTKIT_CUDA_ADDON:-$here/native/blastkit_cuda.node}"
+fi
+# run.sh conformance [webgpu] [cuda]: the backend conformance suite; anything else: the bench
+if [ "\${1:-}" = conformance ]; then
+  shift
+  exec node "$here/conformance.js" "$@"
 fi
 exec node "$here/main.js" "$@"
 `,

@@ -32,5 +32,30 @@ describe('gpu bundle', () => {
     expect(result.layers.length).toBe(2);
     for (const row of result.layers) expect(row.maxRelativeError.blast).toBeLessThan(1e-5);
     expect(result.torch.available).toBe(false);
+    // the CUDA backend travels too: where this machine built its addon, the bundled copy loads and the probe
+    // gets as far as the missing driver; otherwise it says there is no native build
+    const built = existsSync(
+      join(bench, '..', '..', 'packages', 'backend-cuda', 'dist', 'native', 'blastkit_cuda.node'),
+    );
+    expect(result.backends[1]).toMatchObject({ name: 'cuda', available: false });
+    expect(result.backends[1].detail).toMatch(built ? /no CUDA driver/ : /no native build/);
+  });
+
+  it('runs the backend conformance suite without vitest: all of it passes on WebGPU, CUDA says why it cannot run', () => {
+    // uses the bundle the first test wrote
+    const run = spawnSync(join(out, 'run.sh'), ['conformance', 'webgpu', 'cuda'], {
+      cwd: dirname(out),
+      encoding: 'utf8',
+      env: { PATH: '/usr/bin:/bin', HOME: dirname(out) },
+      timeout: 200_000,
+    });
+    expect(run.status).toBe(1); // CUDA cannot open here
+    const report = JSON.parse(run.stdout);
+    expect(report.webgpu.failed, report.webgpu.failures.join('\n')).toBe(0);
+    expect(report.webgpu.passed).toBeGreaterThan(180);
+    expect(report.webgpu.device).toMatch(/opengles/);
+    expect(report.cuda.passed).toBe(0);
+    expect(report.cuda.failures).toHaveLength(1);
+    expect(report.cuda.failures[0]).toMatch(/cuda backend unavailable/);
   });
 });

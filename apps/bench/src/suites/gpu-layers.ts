@@ -27,7 +27,7 @@ import { type KernelBackendInfo, kernelShape, openBackend } from './kernels.js';
 export interface GpuLayersOptions {
   /** Small shapes, short timings, no model: the size the tests run on a software adapter. */
   quick?: boolean;
-  /** GPU backends to measure (default: webgpu). */
+  /** GPU backends to measure (default: webgpu and cuda; one that cannot run here is listed with why). */
   backends?: readonly string[];
   log?: (line: string) => void;
   /** The Python that runs the PyTorch reference (default: $BLASTKIT_PYTHON, ./.venv/bin/python, python3). */
@@ -358,7 +358,7 @@ export async function runGpuLayers(options: GpuLayersOptions = {}): Promise<GpuL
   const layers: GpuLayerRow[] = [];
   const model: GpuLayersResult['model'] = [];
   const cpu = new CpuBackend();
-  for (const name of options.backends ?? ['webgpu']) {
+  for (const name of options.backends ?? ['webgpu', 'cuda']) {
     const opened = await openBackend(name);
     backends.push(opened.info);
     const be = opened.backend as Finishing | undefined;
@@ -519,12 +519,25 @@ export function evaluateTargets(
         note: speedup === null ? `no torch reference: ${torch.reason ?? 'no matching row'}` : note,
       });
     }
+    if (row.tokens === 1 && row.backend === 'cuda') {
+      // issue 8's decode target is for fp16 weights; this suite times the Backend interface, which is float32
+      const us = round(row.seconds.blast * 1e6);
+      targets.push({
+        name: `cuda decode BLAST layer time (µs), ${row.layer}`,
+        value: us,
+        target: '≤ 20 (fp16 in the issue; float32 here)',
+        met: us <= 20,
+        ...(note && { note }),
+      });
+    }
     if (row.tokens === maxTokens && maxTokens > 1) {
+      // issue 6 asks WebGPU for ≤ 1.0× dense at prefill, issue 8 asks CUDA for ≤ 0.8×
+      const bound = row.backend === 'cuda' ? 0.8 : 1;
       targets.push({
         name: `${row.backend} prefill (N=${row.tokens}) BLAST vs our dense, ${row.layer}`,
         value: row.blastVsDense,
-        target: '≤ 1.0',
-        met: row.blastVsDense <= 1,
+        target: `≤ ${bound.toFixed(1)}`,
+        met: row.blastVsDense <= bound,
         ...(note && { note }),
       });
     }

@@ -172,7 +172,7 @@ const TFJS_PACKAGE = '@blastkit/backend-tfjs';
 async function expandBackends(names: readonly string[]): Promise<(string | KernelBackendInfo)[]> {
   const out: (string | KernelBackendInfo)[] = [];
   for (const name of names) {
-    if (name === 'cpu' || name === 'webgpu' || name.startsWith('tfjs:')) out.push(name);
+    if (name === 'cpu' || name === 'webgpu' || name === 'cuda' || name.startsWith('tfjs:')) out.push(name);
     else if (name === 'tfjs') {
       let mod: Record<string, unknown>;
       try {
@@ -191,7 +191,7 @@ async function expandBackends(names: readonly string[]): Promise<(string | Kerne
       else out.push(...engines.map((e: string) => `tfjs:${e}`));
     } else
       throw new SuiteUsageError(
-        `kernels: unknown backend '${name}' (known: cpu, webgpu, tfjs, tfjs:<engine>)`,
+        `kernels: unknown backend '${name}' (known: cpu, webgpu, cuda, tfjs, tfjs:<engine>)`,
       );
   }
   return out;
@@ -228,6 +228,26 @@ export async function openBackend(name: string): Promise<OpenBackend> {
       };
     } catch (err) {
       return absent(`no adapter: ${firstLine(err)}`);
+    }
+  }
+  if (name === 'cuda') {
+    let mod: Record<string, unknown>;
+    try {
+      // literal, like WebGPU's: a bundle of the bench takes it (and its addon) along
+      mod = (await import('@blastkit/backend-cuda')) as Record<string, unknown>;
+    } catch (err) {
+      return absent(`@blastkit/backend-cuda not loadable: ${firstLine(err)}`);
+    }
+    const CudaBackend = mod.CudaBackend as { create(): Promise<Backend & { deviceInfo: string }> };
+    try {
+      const be = await CudaBackend.create();
+      return {
+        info: { name, available: true, detail: be.deviceInfo },
+        backend: be,
+        close: async () => be.close?.(),
+      };
+    } catch (err) {
+      return absent(firstLine(err));
     }
   }
   const engine = name.slice('tfjs:'.length);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { Tensor } from '../tensor/tensor.js';
 
 /** One golden case: inputs, attributes and expected outputs, written by tools/fixtures/gen_core_fixtures.py. */
@@ -20,7 +21,12 @@ interface RawTensor {
   data: number[];
 }
 
-const FIXTURE_DIR = new URL('../../fixtures/', import.meta.url);
+// beside the package's dist/test/ (or src/test/); BLASTKIT_CORE_FIXTURES names another folder, for a bundle of
+// the suite that runs where the package is not installed (tools/gpu-bundle)
+const fixtureDir = () =>
+  process.env.BLASTKIT_CORE_FIXTURES
+    ? pathToFileURL(`${process.env.BLASTKIT_CORE_FIXTURES.replace(/\/$/, '')}/`)
+    : new URL('../../fixtures/', import.meta.url);
 
 function toTensors(raw: Record<string, RawTensor> | undefined): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
@@ -31,7 +37,7 @@ function toTensors(raw: Record<string, RawTensor> | undefined): Record<string, T
 
 /** Loads the golden cases of one operation (Node only: the fixtures ship inside this package). */
 export function loadGolden(op: string): GoldenFile {
-  const raw = JSON.parse(readFileSync(new URL(`${op}.json`, FIXTURE_DIR), 'utf8'));
+  const raw = JSON.parse(readFileSync(new URL(`${op}.json`, fixtureDir()), 'utf8'));
   return {
     op: raw.op,
     generator: raw.generator,

@@ -1,0 +1,16 @@
+import { type BackendTensor, cpuKernels, type EighResult, formatShape, ShapeError } from '@blastkit/core';
+import type { Runtime } from '../runtime.js';
+import { cpuHandoff } from './cpu-handoff.js';
+
+/** Symmetric eigendecomposition: a CPU hand-off to the float64 reference (QL iteration is serial). */
+export function eigh(rt: Runtime, AIn: BackendTensor): EighResult {
+  const A = rt.tensor(AIn, 'eigh input');
+  if (A.shape.length !== 2 || A.shape[0] !== A.shape[1]) {
+    throw new ShapeError(`eigh: A has shape ${formatShape(A.shape)}, expected [n,n]`);
+  }
+  const [values, vectors] = cpuHandoff(rt, [A], ['eigh values', 'eigh vectors'], ([a]) => {
+    const r = cpuKernels.eigh(a);
+    return [r.values, r.vectors];
+  });
+  return { values, vectors };
+}
