@@ -95,6 +95,17 @@ describe('gpu-layers suite', () => {
     expect(by('GEMM')?.name).toContain('best tiling: b');
     expect(by('stories15M')).toMatchObject({ value: 1.2, met: false });
     expect(by('factorizing')).toMatchObject({ met: null });
+    // CUDA rows get issue 8's targets: the decode layer time in µs, prefill at ≤ 0.8× dense
+    const cudaRow = (tokens: number, dense: number, blast: number) => ({
+      ...row(tokens, dense, blast),
+      backend: 'cuda',
+    });
+    const c = evaluateTargets([cudaRow(1, 4e-5, 1.5e-5), cudaRow(2048, 1e-3, 0.9e-3)], [], [], torch, false);
+    expect(c.find((x) => x.name.startsWith('cuda decode BLAST layer time'))).toMatchObject({
+      value: 15,
+      met: true,
+    });
+    expect(c.find((x) => x.name.startsWith('cuda prefill'))).toMatchObject({ target: '≤ 0.8', met: false });
     const noTorch = evaluateTargets(
       [row(1, 4e-5, 2e-5)],
       [],

@@ -45,6 +45,6 @@ export async function resolveBackend(name: string): Promise<Backend> {
     );
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    throw new UsageError(`--backend ${name}: not available on this machine: ${why}`);
+    throw new UsageError(`--backend ${name}: not available on this machine: ${why}; use --backend cpu`);
   }
 }

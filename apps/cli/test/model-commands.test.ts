@@ -157,13 +157,14 @@ describe('blastkit inspect', () => {
 });
 
 describe('blastkit doctor', () => {
-  it('lists every backend; cpu loads, a missing optional package says why', async () => {
+  it('lists every backend; cpu loads, one that cannot run here says why', async () => {
     const { runDoctor } = await import('../src/index.js');
     const r = await runDoctor();
     expect(r.backends.map((b) => b.name)).toEqual(['cpu', 'webgpu', 'tfjs', 'cuda']);
     expect(r.backends[0]).toMatchObject({ name: 'cpu', available: true });
     const cuda = r.backends.find((b) => b.name === 'cuda');
     expect(cuda?.available).toBe(false);
-    expect(cuda?.detail).toMatch(/@blastkit\/backend-cuda cannot be loaded/);
+    // the package loads; with no GPU and no driver here its probe says which step failed
+    expect(cuda?.detail).toMatch(/--backend cuda: not available on this machine: cuda backend unavailable: /);
   });
 });
