@@ -98,9 +98,19 @@ export class CudaBackend implements Backend {
     return new CudaBackend(load.addon, probe.device ?? `CUDA device ${device}`, options);
   }
 
-  /** Live device memory as the addon counts it: tensors (buffers, bytes, peak), scratch, cudaMalloc/cudaFree calls. */
-  get memory(): NativeStats {
-    return this.rt.stats();
+  /**
+   * Live device memory as the addon counts it: tensors (buffers, bytes, peak), scratch, cudaMalloc/cudaFree
+   * calls; `pooledBuffers`/`pooledBytes` of those are freed tensors kept for reuse (see `trimPool`).
+   */
+  get memory(): NativeStats & { pooledBuffers: number; pooledBytes: number } {
+    const pooled = this.rt.pooledMemory;
+    return { ...this.rt.stats(), pooledBuffers: pooled.buffers, pooledBytes: pooled.bytes };
+  }
+
+  /** Returns the buffers kept for reuse to CUDA (they are also returned when an allocation runs out). */
+  trimPool(): void {
+    this.rt.checkOpen();
+    this.rt.trimPool();
   }
 
   /** Resolves when the device has finished all work issued so far (for timing; reads wait on their own). */

@@ -37,12 +37,34 @@ export const SCRATCH_W = 1;
  */
 export class Runtime {
   closed = false;
+  /**
+   * Freed buffers kept for reuse, by exact byte size. cudaFree synchronizes the whole device and cudaMalloc
+   * is slow, so freeing each op's output would stall the stream once per op (a decode step is hundreds of
+   * them); shapes repeat exactly from one step to the next, so exact sizes find their buffers again. Reuse is
+   * safe without waiting: the one stream runs the old buffer's last use before anything queued after it.
+   */
+  private readonly pool = new Map<number, BufferId[]>();
+  private pooled = { buffers: 0, bytes: 0 };
 
   constructor(
     readonly native: NativeAddon,
     readonly ctx: NativeContext,
     readonly backendName: string,
+    /** Most bytes the pool keeps; a buffer freed past it goes back to CUDA. */
+    readonly poolLimitBytes = 1 << 30,
   ) {}
+
+  /** Buffers and bytes held by the pool (counted as live by the addon: they are still allocated). */
+  get pooledMemory(): { buffers: number; bytes: number } {
+    return { ...this.pooled };
+  }
+
+  /** Returns every pooled buffer to CUDA. */
+  trimPool(): void {
+    for (const ids of this.pool.values()) for (const id of ids) this.native.free(this.ctx, id);
+    this.pool.clear();
+    this.pooled = { buffers: 0, bytes: 0 };
+  }
 
   /** The live CudaTensor behind a handle, or an error naming the input. */
   tensor(t: BackendTensor, what: string): CudaTensor {
@@ -67,21 +89,44 @@ export class Runtime {
     if (size * 4 > Number.MAX_SAFE_INTEGER) {
       throw new ShapeError(`${this.backendName}: ${what} ${formatShape(shape)} has too many elements`);
     }
+    const bytes = size * 4;
+    const reused = this.pool.get(bytes)?.pop();
+    if (reused !== undefined) {
+      this.pooled.buffers--;
+      this.pooled.bytes -= bytes;
+      return new CudaTensor([...shape], new CudaStorage(reused, bytes), this);
+    }
     let id: BufferId;
     try {
-      id = this.native.alloc(this.ctx, size * 4);
+      id = this.native.alloc(this.ctx, bytes);
     } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      throw new Error(`${this.backendName}: cannot allocate ${what} ${formatShape(shape)}: ${why}`);
+      if (this.pooled.buffers === 0) throw allocationError(this.backendName, what, shape, err);
+      // out of memory with buffers parked in the pool: give them back and try once more
+      this.trimPool();
+      try {
+        id = this.native.alloc(this.ctx, bytes);
+      } catch (again) {
+        throw allocationError(this.backendName, what, shape, again);
+      }
     }
-    return new CudaTensor([...shape], new CudaStorage(id, size * 4), this);
+    return new CudaTensor([...shape], new CudaStorage(id, bytes), this);
   }
 
   /** Disposes a handle; the buffer is freed with its last handle. Idempotent. */
   release(t: CudaTensor): void {
     if (t.disposed) return;
     t.disposed = true;
-    if (--t.storage.refs === 0 && !this.closed) this.native.free(this.ctx, t.storage.id);
+    if (--t.storage.refs > 0 || this.closed) return;
+    const { id, bytes } = t.storage;
+    if (this.pooled.bytes + bytes > this.poolLimitBytes) {
+      this.native.free(this.ctx, id);
+      return;
+    }
+    const ids = this.pool.get(bytes);
+    if (ids) ids.push(id);
+    else this.pool.set(bytes, [id]);
+    this.pooled.buffers++;
+    this.pooled.bytes += bytes;
   }
 
   write(t: CudaTensor, data: Float32Array): void {
@@ -101,4 +146,9 @@ export class Runtime {
     this.checkOpen();
     return this.native.stats(this.ctx);
   }
+}
+
+function allocationError(backend: string, what: string, shape: readonly number[], err: unknown): Error {
+  const why = err instanceof Error ? err.message : String(err);
+  return new Error(`${backend}: cannot allocate ${what} ${formatShape(shape)}: ${why}`);
 }
