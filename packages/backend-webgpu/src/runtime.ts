@@ -105,6 +105,14 @@ export class Runtime {
   private flushScheduled = false;
   /** The GEMM's register tiling (set by the backend from the device's limits or its options). */
   gemmTiling: GemmTiling = GEMM_TILING_SMALL;
+  /**
+   * Released buffers kept for reuse, by exact byte size: creating and destroying a buffer per operation costs
+   * host time on every op of a decode step, whose outputs have the same sizes as the step before.
+   */
+  private readonly pool = new Map<number, GPUBuffer[]>();
+  pooledBytes = 0;
+  /** Most bytes the pool keeps. */
+  poolLimitBytes = 1 << 30;
   /** Dispatches submitted so far (tests and benchmarks read it). */
   dispatches = 0;
   /** Command buffers submitted so far. */
@@ -143,11 +151,14 @@ export class Runtime {
         `${this.backendName}: ${what} ${formatShape(shape)} needs ${bytes} bytes, over this device's maxBufferSize of ${this.maxBufferBytes} bytes`,
       );
     }
-    const buffer = this.device.createBuffer({
-      // zero-size buffers cannot be bound; a 4-byte one stands in for empty tensors
-      size: Math.max(4, bytes),
-      usage: USAGE_STORAGE | USAGE_COPY_SRC | USAGE_COPY_DST,
-    });
+    // zero-size buffers cannot be bound; a 4-byte one stands in for empty tensors
+    const size = Math.max(4, bytes);
+    const reused = this.pool.get(size)?.pop();
+    if (reused) {
+      this.pooledBytes -= size;
+      return new GpuTensor([...shape], new GpuStorage(reused), this);
+    }
+    const buffer = this.device.createBuffer({ size, usage: USAGE_STORAGE | USAGE_COPY_SRC | USAGE_COPY_DST });
     return new GpuTensor([...shape], new GpuStorage(buffer), this);
   }
 
@@ -384,15 +395,37 @@ export class Runtime {
     await this.device.queue.onSubmittedWorkDone();
   }
 
-  /** Drops one reference to the tensor's buffer, destroying it with the last (in queue order). */
+  /**
+   * Drops one reference to the tensor's buffer; with the last, the buffer goes to the pool (or is destroyed
+   * past the pool's limit), in queue order. Reuse needs no wait: the queue runs the buffer's earlier uses
+   * before the commands recorded after them, whichever tensor they belong to. Kernels write every element of
+   * their outputs, so a reused buffer's old contents never show.
+   */
   release(t: GpuTensor): void {
     if (t.disposed) return;
     t.disposed = true;
     if (--t.storage.refs > 0) return;
+    const buffer = t.storage.buffer;
     this.enqueue(() => {
-      // a recorded batch may still read or write the buffer: destroy it after that batch is submitted
-      if (this.encoder) this.doomed.push(t.storage.buffer);
-      else t.storage.buffer.destroy();
+      if (this.pooledBytes + buffer.size <= this.poolLimitBytes) {
+        const list = this.pool.get(buffer.size);
+        if (list) list.push(buffer);
+        else this.pool.set(buffer.size, [buffer]);
+        this.pooledBytes += buffer.size;
+      } else if (this.encoder) {
+        // a recorded batch may still read or write the buffer: destroy it after that batch is submitted
+        this.doomed.push(buffer);
+      } else buffer.destroy();
+    });
+  }
+
+  /** Destroys the pooled buffers (after the recorded batch that may use them is submitted). */
+  trimPool(): void {
+    this.enqueue(() => {
+      this.flush();
+      for (const list of this.pool.values()) for (const buffer of list) buffer.destroy();
+      this.pool.clear();
+      this.pooledBytes = 0;
     });
   }
 }

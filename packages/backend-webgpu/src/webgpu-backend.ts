@@ -115,6 +115,14 @@ export class WebGpuBackend implements Backend {
   get counters(): { dispatches: number; submits: number } {
     return { dispatches: this.rt.dispatches, submits: this.rt.submits };
   }
+  /** Bytes of released buffers kept for reuse by later tensors of the same size (at most 1 GiB). */
+  get pooledBytes(): number {
+    return this.rt.pooledBytes;
+  }
+  /** Destroys the buffers kept for reuse. */
+  trimPool(): void {
+    this.rt.trimPool();
+  }
   /** Resolves when the GPU has finished all work issued so far: for timing, not needed for correctness. */
   finish(): Promise<void> {
     return this.rt.finish();

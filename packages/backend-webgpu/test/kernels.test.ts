@@ -185,4 +185,24 @@ describe('webgpu kernels (software adapter)', () => {
     expect(after.submits - before.submits).toBe(1);
     await check(gpu, y, want, 'tanh ×10');
   });
+
+  it('reuses released buffers of the same size, whose old contents never show', async () => {
+    gpu.trimPool();
+    await gpu.finish();
+    expect(gpu.pooledBytes).toBe(0);
+    const a = randomTensor([16, 16], rng);
+    const x = gpu.upload(a);
+    const y = gpu.unary(x, 'tanh');
+    gpu.dispose(x);
+    gpu.dispose(y);
+    await gpu.finish();
+    expect(gpu.pooledBytes).toBe(2 * 16 * 16 * 4);
+    // the next tensors of that size take the pooled buffers; each kernel writes every element of its output
+    const b = randomTensor([8, 32], rng);
+    const z = gpu.scale(gpu.upload(b), 2, 1);
+    await gpu.finish();
+    expect(gpu.pooledBytes).toBe(0);
+    await check(gpu, z, cpu.scale(b, 2, 1), 'scale into a reused buffer');
+    gpu.trimPool();
+  });
 });
