@@ -114,13 +114,14 @@ export async function bundleBench(benchDir: string, out: string): Promise<Bundle
   writeFileSync(
     runner,
     `#!/usr/bin/env bash
-# Runs the bundled bench (./run.sh gpu-layers --out DIR) or the conformance suite (./run.sh conformance). On a GPU machine whose image lacks the Vulkan loader,
-# carry the loader .debs in a folder named by GL_DEBS (default: .gl beside this folder's parent; see the
-# device tool's README) and they are unpacked first.
+# Runs the bundled bench (./run.sh gpu-layers --out DIR) or the conformance suite (./run.sh conformance).
+# On a GPU machine whose image lacks the Vulkan loader, carry the loader .debs in a folder named by GL_DEBS
+# (default: .gl beside this folder; see the device tool's README): they are unpacked first.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 debs="\${GL_DEBS:-$here/../.gl}"
-if ! ldconfig -p 2>/dev/null | grep -q libvulkan && [ -d "$debs" ]; then
+libs="$(ldconfig -p 2>/dev/null || true)"
+if [[ "$libs" != *libvulkan* ]] && [ -d "$debs" ]; then
   for f in "$debs"/*.deb; do dpkg -x "$f" /; done
   ldconfig
 fi
