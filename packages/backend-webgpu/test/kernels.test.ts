@@ -129,6 +129,28 @@ describe('webgpu kernels (software adapter)', () => {
     }
   });
 
+  it('BLAST decode: small layers in one fused dispatch, larger ones in three passes, both exact', async () => {
+    for (const [b, p, q, r, dispatches] of [
+      [4, 72, 72, 36, 1], // 288×288 stories15M-like: factors fit one workgroup
+      [16, 64, 64, 256, 3], // 1024×1024: 524k factor floats, the three-pass path
+    ]) {
+      const B = randomTensor([b, p, r], rng);
+      const C = randomTensor([b, r, q], rng);
+      const D = randomTensor([b, b, r], rng);
+      const [gB, gC, gD] = [B, C, D].map((t) => gpu.upload(t));
+      for (const N of [1, 3, 8]) {
+        const x = randomTensor([N, b * q], rng);
+        const gx = gpu.upload(x);
+        await gpu.finish();
+        const before = gpu.counters.dispatches;
+        const y = gpu.blastForward(gx, gB, gC, gD);
+        await gpu.finish();
+        expect(gpu.counters.dispatches - before, `${b * p}² N=${N}`).toBe(dispatches);
+        await check(gpu, y, cpu.blastForward(x, B, C, D), `${b * p}² N=${N}`);
+      }
+    }
+  });
+
   it('low-rank and Monarch at decode size', async () => {
     const x = randomTensor([1, 96], rng);
     const U = randomTensor([80, 12], rng);

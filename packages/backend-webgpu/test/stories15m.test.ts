@@ -15,8 +15,9 @@ import { TEST_ADAPTER } from './adapter.js';
 
 // The real model end to end on this backend: stories15M with every projection replaced by BLAST (b = 4, half
 // the parameters) gives the same greedy tokens on WebGPU as on the CPU reference backend, and logits within
-// float32 rounding at every step: prefill through the tiled GEMMs, each decode step through the
-// matrix-vector kernels, the mixing kernel, RoPE, attention over the KV cache and the 32000-way output head.
+// float32 rounding at every step: prefill through the tiled GEMMs and the mixing kernel, each decode step
+// through the fused one-dispatch BLAST kernel, the matrix-vector kernels (dense layers, the 32000-way output
+// head), RoPE and attention over the KV cache.
 // The solver runs 2 steps (seconds, not minutes): the factors fit badly and the text is poor, which does not
 // matter for comparing two backends on the same factors.
 describe('stories15M compressed with BLAST on WebGPU (software adapter)', () => {
