@@ -1,13 +1,6 @@
-import {
-  type BackendTensor,
-  type BlastForwardOptions,
-  expectShape,
-  formatShape,
-  ShapeError,
-} from '@blastkit/core';
+import { type BackendTensor, type BlastForwardOptions, blastDims } from '@blastkit/core';
 import { type CudaTensor, type Runtime, SCRATCH_W, SCRATCH_Z } from '../runtime.js';
 import { gemmRowMajor } from './gemm.js';
-import { expectRows } from './shapes.js';
 
 /**
  * The BLAST layer (method.md §1) in three steps, never forming A nor the b×b×N×r tensor:
@@ -29,20 +22,13 @@ export function blastForward(
   const B = rt.tensor(BIn, 'blastForward B');
   const C = rt.tensor(CIn, 'blastForward C');
   const D = rt.tensor(DIn, 'blastForward D');
-  if (B.shape.length !== 3)
-    throw new ShapeError(`BLAST: B has shape ${formatShape(B.shape)}, expected [b,m/b,r]`);
-  const [b, p, r] = B.shape;
-  expectShape('BLAST: C', C.shape, [b, r, -1]);
-  expectShape('BLAST: D', D.shape, [b, b, r]);
-  const q = C.shape[2];
-  const m = b * p;
-  const n = b * q;
-  const transpose = Boolean(options.transpose);
-  const inBlock = transpose ? p : q;
-  const outBlock = transpose ? q : p;
-  const nIn = transpose ? m : n;
-  const nOut = transpose ? n : m;
-  const N = expectRows(`blastForward${transpose ? ' (transposed)' : ''}`, x, nIn);
+  const { b, p, q, r, N, transpose, inBlock, outBlock, nIn, nOut } = blastDims(
+    x.shape,
+    B.shape,
+    C.shape,
+    D.shape,
+    options.transpose ?? false,
+  );
   const y = rt.alloc([N, nOut], 'blastForward output');
   if (N === 0 || nOut === 0) return y;
   const Z = rt.scratch(SCRATCH_Z, b * N * r);

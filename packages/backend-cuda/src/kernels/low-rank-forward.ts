@@ -1,7 +1,6 @@
-import { type BackendTensor, expectShape, formatShape, ShapeError } from '@blastkit/core';
+import { type BackendTensor, lowRankDims } from '@blastkit/core';
 import { type CudaTensor, type Runtime, SCRATCH_Z } from '../runtime.js';
 import { gemmRowMajor } from './gemm.js';
-import { expectRows } from './shapes.js';
 
 /** Low-rank A = U·Vᵀ: y = (x·V)·Uᵀ, two GEMMs through a scratch [N, r]. */
 export function lowRankForward(
@@ -13,12 +12,7 @@ export function lowRankForward(
   const x = rt.tensor(xIn, 'lowRankForward x');
   const U = rt.tensor(UIn, 'lowRankForward U');
   const V = rt.tensor(VIn, 'lowRankForward V');
-  if (U.shape.length !== 2)
-    throw new ShapeError(`lowRankForward: U has shape ${formatShape(U.shape)}, expected [m,r]`);
-  const [m, r] = U.shape;
-  expectShape('lowRankForward: V', V.shape, [-1, r]);
-  const n = V.shape[0];
-  const N = expectRows('lowRankForward', x, n);
+  const { m, r, n, N } = lowRankDims(x.shape, U.shape, V.shape);
   const y = rt.alloc([N, m], 'lowRankForward output');
   if (N === 0 || m === 0) return y;
   const Z = rt.scratch(SCRATCH_Z, N * r);

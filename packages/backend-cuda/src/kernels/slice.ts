@@ -1,4 +1,4 @@
-import { type BackendTensor, formatShape, ShapeError } from '@blastkit/core';
+import { type BackendTensor, sliceShape } from '@blastkit/core';
 import type { CudaTensor, Runtime } from '../runtime.js';
 import { coalesce, contiguousStrides } from './shapes.js';
 
@@ -10,18 +10,7 @@ export function slice(
   size: readonly number[],
 ): CudaTensor {
   const x = rt.tensor(xIn, 'slice input');
-  const rank = x.shape.length;
-  if (begin.length !== rank || size.length !== rank) {
-    throw new ShapeError(`slice: begin/size need ${rank} entries for shape ${formatShape(x.shape)}`);
-  }
-  const outShape = size.map((s, d) => (s === -1 ? x.shape[d] - begin[d] : s));
-  outShape.forEach((s, d) => {
-    if (!Number.isInteger(begin[d]) || begin[d] < 0 || s < 0 || begin[d] + s > x.shape[d]) {
-      throw new ShapeError(
-        `slice: [${begin[d]}, ${begin[d] + s}) is outside axis ${d} of ${formatShape(x.shape)}`,
-      );
-    }
-  });
+  const outShape = sliceShape(x.shape, begin, size);
   const out = rt.alloc(outShape, 'slice output');
   if (out.size === 0) return out;
   const inStrides = contiguousStrides(x.shape);

@@ -1,10 +1,4 @@
-import {
-  type BackendTensor,
-  type BlastForwardOptions,
-  expectShape,
-  formatShape,
-  ShapeError,
-} from '@blastkit/core';
+import { type BackendTensor, type BlastForwardOptions, blastDims } from '@blastkit/core';
 import { FLAT_GROUP, type GpuTensor, grid, type Program, type Runtime, WGSL_PRELUDE } from '../runtime.js';
 import { GEMV_MAX_ROWS, gemm } from './gemm.js';
 
@@ -172,25 +166,13 @@ export function blastForward(
   const B = rt.tensor(BIn, 'blastForward B');
   const C = rt.tensor(CIn, 'blastForward C');
   const D = rt.tensor(DIn, 'blastForward D');
-  if (B.shape.length !== 3)
-    throw new ShapeError(`BLAST: B has shape ${formatShape(B.shape)}, expected [b,m/b,r]`);
-  const [b, p, r] = B.shape;
-  expectShape('BLAST: C', C.shape, [b, r, -1]);
-  expectShape('BLAST: D', D.shape, [b, b, r]);
-  const q = C.shape[2];
-  const m = b * p;
-  const n = b * q;
-  const transpose = options.transpose ?? false;
-  const inBlock = transpose ? p : q;
-  const outBlock = transpose ? q : p;
-  const nIn = transpose ? m : n;
-  const nOut = transpose ? n : m;
-  if (x.shape.length !== 2 || x.shape[1] !== nIn) {
-    throw new ShapeError(
-      `blastForward${transpose ? ' (transposed)' : ''}: x has shape ${formatShape(x.shape)}, expected [N,${nIn}]`,
-    );
-  }
-  const N = x.shape[0];
+  const { b, p, q, r, N, transpose, inBlock, outBlock, nIn, nOut } = blastDims(
+    x.shape,
+    B.shape,
+    C.shape,
+    D.shape,
+    options.transpose ?? false,
+  );
   const y = rt.alloc([N, nOut], 'blastForward output');
   if (N * nOut === 0) return y;
   const fused = transpose ? undefined : fusedDecodeFits(rt, N, b, p, q, r);

@@ -1,4 +1,4 @@
-import { type BackendTensor, expectShape, formatShape, ShapeError } from '@blastkit/core';
+import { type BackendTensor, lowRankDims } from '@blastkit/core';
 import type { GpuTensor, Runtime } from '../runtime.js';
 import { gemm } from './gemm.js';
 
@@ -12,15 +12,7 @@ export function lowRankForward(
   const x = rt.tensor(xIn, 'lowRankForward x');
   const U = rt.tensor(UIn, 'lowRankForward U');
   const V = rt.tensor(VIn, 'lowRankForward V');
-  if (U.shape.length !== 2)
-    throw new ShapeError(`lowRankForward: U has shape ${formatShape(U.shape)}, expected [m,r]`);
-  const [m, r] = U.shape;
-  expectShape('lowRankForward: V', V.shape, [-1, r]);
-  const n = V.shape[0];
-  if (x.shape.length !== 2 || x.shape[1] !== n) {
-    throw new ShapeError(`lowRankForward: x has shape ${formatShape(x.shape)}, expected [N,${n}]`);
-  }
-  const N = x.shape[0];
+  const { m, r, n, N } = lowRankDims(x.shape, U.shape, V.shape);
   const y = rt.alloc([N, m], 'lowRankForward output');
   if (N * m === 0) return y;
   const Z = rt.alloc([N, r], 'lowRankForward x·V');
