@@ -28,7 +28,7 @@ if (probe.available) {
     throw new Error(probe.reason);
   });
 } else {
-  const why = `cuda conformance skipped: ${probe.reason}`;
+  const why = `cuda conformance needs a CUDA GPU (here: ${probe.reason}); on a GPU machine it runs here or as .gpu-bundle/run.sh conformance cuda`;
   console.warn(why);
   it.skip(why, () => {});
 }

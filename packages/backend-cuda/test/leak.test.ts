@@ -31,5 +31,5 @@ if (probe.available) {
     throw new Error(probe.reason);
   });
 } else {
-  it.skip(`cuda leak test skipped: ${probe.reason}`, () => {});
+  it.skip(`cuda leak test needs a CUDA GPU (here: ${probe.reason})`, () => {});
 }

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { blastDims, lowRankDims, ShapeError, sliceShape } from '../src/index.js';
+import {
+  blastDims,
+  concatShape,
+  expectCholeskySolveShapes,
+  lowRankDims,
+  monarchDims,
+  ropeDims,
+  ShapeError,
+  sliceShape,
+  truncatedSvdDims,
+} from '../src/index.js';
 
 describe('shape rules shared by the backends', () => {
   it('blastDims: sizes of A and of the blocks, both directions', () => {
@@ -22,5 +32,35 @@ describe('shape rules shared by the backends', () => {
     expect(sliceShape([4, 6], [1, 2], [-1, 3])).toEqual([3, 3]);
     expect(() => sliceShape([4, 6], [1, 4], [2, 3])).toThrow(/outside axis 1/);
     expect(() => sliceShape([4, 6], [1], [2])).toThrow(/need 2 entries/);
+  });
+
+  it('monarchDims, concatShape, ropeDims and the hand-offs check their inputs', () => {
+    expect(monarchDims([2, 32], [4, 6, 8], [4, 8, 8])).toMatchObject({ b: 4, rp: 2, m: 24, n: 32, N: 2 });
+    expect(() => monarchDims([2, 32], [4, 6, 7], [4, 7, 8])).toThrow(/multiple of b=4/);
+    expect(
+      concatShape(
+        [
+          [2, 3],
+          [2, 5],
+        ],
+        -1,
+      ),
+    ).toEqual({ axis: 1, shape: [2, 8] });
+    expect(() =>
+      concatShape(
+        [
+          [2, 3],
+          [3, 5],
+        ],
+        1,
+      ),
+    ).toThrow(/input 1 has shape \[3,5\]/);
+    expect(() => concatShape([], 0)).toThrow(/at least one tensor/);
+    expect(ropeDims([3, 2, 8], 3, 4)).toEqual({ N: 3, heads: 2, d: 8, rd: 4, half: 2 });
+    expect(() => ropeDims([3, 2, 8], 3, 5)).toThrow(/must be even/);
+    expect(() => expectCholeskySolveShapes([2, 4, 4], [2, 4, 1])).not.toThrow();
+    expect(() => expectCholeskySolveShapes([2, 4, 4], [2, 3, 1])).toThrow(/expected \[2,4,\*\]/);
+    expect(truncatedSvdDims([6, 4], 4)).toEqual({ m: 6, n: 4 });
+    expect(() => truncatedSvdDims([6, 4], 5)).toThrow(/\[1, 4\]/);
   });
 });

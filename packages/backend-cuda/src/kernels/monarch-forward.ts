@@ -1,7 +1,6 @@
-import { type BackendTensor, expectShape, formatShape, ShapeError } from '@blastkit/core';
+import { type BackendTensor, monarchDims } from '@blastkit/core';
 import { type CudaTensor, type Runtime, SCRATCH_W, SCRATCH_Z } from '../runtime.js';
 import { gemmRowMajor } from './gemm.js';
-import { expectRows } from './shapes.js';
 
 /**
  * Monarch / block low-rank A = L·P·R, as the CPU reference: z_j = x_j·R_jᵀ (b groups of r′ per input block,
@@ -17,17 +16,7 @@ export function monarchForward(
   const x = rt.tensor(xIn, 'monarchForward x');
   const L = rt.tensor(LIn, 'monarchForward L');
   const R = rt.tensor(RIn, 'monarchForward R');
-  if (L.shape.length !== 3)
-    throw new ShapeError(`monarchForward: L has shape ${formatShape(L.shape)}, expected [b,m/b,b·r′]`);
-  const [b, p, br] = L.shape;
-  if (br % b !== 0)
-    throw new ShapeError(`monarchForward: L's last axis (${br}) must be a multiple of b=${b}`);
-  const rp = br / b;
-  expectShape('monarchForward: R', R.shape, [b, br, -1]);
-  const q = R.shape[2];
-  const n = b * q;
-  const m = b * p;
-  const N = expectRows('monarchForward', x, n);
+  const { b, p, q, br, rp, m, n, N } = monarchDims(x.shape, L.shape, R.shape);
   const y = rt.alloc([N, m], 'monarchForward output');
   if (N === 0 || m === 0) return y;
   const Z = rt.scratch(SCRATCH_Z, b * N * br);

@@ -1,11 +1,4 @@
-import {
-  type BackendTensor,
-  cpuKernels,
-  formatShape,
-  InvalidArgumentError,
-  type RopeOptions,
-  ShapeError,
-} from '@blastkit/core';
+import { type BackendTensor, cpuKernels, type RopeOptions, ropeDims } from '@blastkit/core';
 import type { CudaTensor, Runtime } from '../runtime.js';
 
 /**
@@ -20,15 +13,7 @@ export function rope(
   options: RopeOptions,
 ): CudaTensor {
   const x = rt.tensor(xIn, 'rope x');
-  if (x.shape.length !== 3)
-    throw new ShapeError(`rope: x has shape ${formatShape(x.shape)}, expected [N,heads,headDim]`);
-  const [N, heads, d] = x.shape;
-  if (positions.length !== N) throw new ShapeError(`rope: ${positions.length} positions for ${N} rows of x`);
-  const rd = options.rotaryDim ?? d;
-  if (rd % 2 !== 0 || rd > d || rd <= 0) {
-    throw new InvalidArgumentError(`rope: rotaryDim ${rd} must be even and within headDim ${d}`);
-  }
-  const half = rd / 2;
+  const { N, heads, d, rd, half } = ropeDims(x.shape, positions.length, options.rotaryDim);
   const inv = cpuKernels.ropeInvFrequencies(options, rd);
   const scalePos = options.positionScale ?? 1;
   // cos for every (t, i), then sin: the layout of the addon's rope kernel

@@ -1,4 +1,4 @@
-import { type BackendTensor, cpuKernels, formatShape, ShapeError } from '@blastkit/core';
+import { type BackendTensor, cpuKernels, expectCholeskySolveShapes } from '@blastkit/core';
 import type { GpuTensor, Runtime } from '../runtime.js';
 import { cpuHandoff } from './cpu-handoff.js';
 
@@ -9,17 +9,7 @@ import { cpuHandoff } from './cpu-handoff.js';
 export function choleskySolve(rt: Runtime, AIn: BackendTensor, BIn: BackendTensor): GpuTensor {
   const A = rt.tensor(AIn, 'choleskySolve A');
   const B = rt.tensor(BIn, 'choleskySolve B');
-  const rank = A.shape.length;
-  const r = A.shape[rank - 1];
-  if ((rank !== 2 && rank !== 3) || A.shape[rank - 2] !== r) {
-    throw new ShapeError(`choleskySolve: A has shape ${formatShape(A.shape)}, expected [batch,r,r] or [r,r]`);
-  }
-  const batched = rank === 3;
-  const batch = batched ? A.shape[0] : 1;
-  if (B.shape.length !== rank || (batched && B.shape[0] !== batch) || B.shape[rank - 2] !== r) {
-    const expected = batched ? `[${batch},${r},*]` : `[${r},*]`;
-    throw new ShapeError(`choleskySolve: B has shape ${formatShape(B.shape)}, expected ${expected}`);
-  }
+  expectCholeskySolveShapes(A.shape, B.shape);
   const X = rt.alloc(B.shape, 'choleskySolve output');
   cpuHandoff(rt, [A, B], [X], ([a, b]) => [cpuKernels.choleskySolve(a, b)]);
   return X;

@@ -1,4 +1,4 @@
-import { type BackendTensor, expectShape, formatShape, ShapeError } from '@blastkit/core';
+import { type BackendTensor, monarchDims } from '@blastkit/core';
 import type { GpuTensor, Runtime } from '../runtime.js';
 import { gemm } from './gemm.js';
 import { stridedCopy } from './strided-copy.js';
@@ -16,21 +16,7 @@ export function monarchForward(
   const x = rt.tensor(xIn, 'monarchForward x');
   const L = rt.tensor(LIn, 'monarchForward L');
   const R = rt.tensor(RIn, 'monarchForward R');
-  if (L.shape.length !== 3) {
-    throw new ShapeError(`monarchForward: L has shape ${formatShape(L.shape)}, expected [b,m/b,b·r′]`);
-  }
-  const [b, p, br] = L.shape;
-  if (br % b !== 0)
-    throw new ShapeError(`monarchForward: L's last axis (${br}) must be a multiple of b=${b}`);
-  const rp = br / b;
-  expectShape('monarchForward: R', R.shape, [b, br, -1]);
-  const q = R.shape[2];
-  const n = b * q;
-  const m = b * p;
-  if (x.shape.length !== 2 || x.shape[1] !== n) {
-    throw new ShapeError(`monarchForward: x has shape ${formatShape(x.shape)}, expected [N,${n}]`);
-  }
-  const N = x.shape[0];
+  const { b, p, q, br, rp, m, n, N } = monarchDims(x.shape, L.shape, R.shape);
   const y = rt.alloc([N, m], 'monarchForward output');
   if (N * m === 0) return y;
   const Z = rt.alloc([b, N, br], 'monarchForward z');

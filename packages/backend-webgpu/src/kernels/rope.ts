@@ -1,11 +1,4 @@
-import {
-  type BackendTensor,
-  cpuKernels,
-  formatShape,
-  InvalidArgumentError,
-  type RopeOptions,
-  ShapeError,
-} from '@blastkit/core';
+import { type BackendTensor, cpuKernels, type RopeOptions, ropeDims } from '@blastkit/core';
 import { FLAT_GROUP, type GpuTensor, grid, type Program, type Runtime, WGSL_PRELUDE } from '../runtime.js';
 
 function program(interleaved: boolean): Program {
@@ -64,15 +57,7 @@ export function rope(
   options: RopeOptions,
 ): GpuTensor {
   const x = rt.tensor(xIn, 'rope x');
-  if (x.shape.length !== 3)
-    throw new ShapeError(`rope: x has shape ${formatShape(x.shape)}, expected [N,heads,headDim]`);
-  const [N, heads, d] = x.shape;
-  if (positions.length !== N) throw new ShapeError(`rope: ${positions.length} positions for ${N} rows of x`);
-  const rd = options.rotaryDim ?? d;
-  if (rd % 2 !== 0 || rd > d || rd <= 0) {
-    throw new InvalidArgumentError(`rope: rotaryDim ${rd} must be even and within headDim ${d}`);
-  }
-  const half = rd / 2;
+  const { N, heads, d, rd, half } = ropeDims(x.shape, positions.length, options.rotaryDim);
   const inv = cpuKernels.ropeInvFrequencies(options, rd);
   const scalePos = options.positionScale ?? 1;
   const table = new Float32Array(N * half * 2);

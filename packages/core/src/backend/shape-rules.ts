@@ -1,4 +1,4 @@
-import { expectShape, formatShape, ShapeError } from '../errors.js';
+import { expectShape, formatShape, InvalidArgumentError, ShapeError } from '../errors.js';
 
 /**
  * Shape rules of the structured forwards and slice, shared by the backends (like `matmulDims`), so every
@@ -96,4 +96,91 @@ export function sliceShape(
     }
   });
   return out;
+}
+
+/** Checks L [b, p, b·r′], R [b, b·r′, q] and x [N, b·q] of a Monarch forward; returns the sizes. */
+export function monarchDims(
+  x: readonly number[],
+  L: readonly number[],
+  R: readonly number[],
+): { b: number; p: number; q: number; br: number; rp: number; m: number; n: number; N: number } {
+  if (L.length !== 3) {
+    throw new ShapeError(`monarchForward: L has shape ${formatShape(L)}, expected [b,m/b,b·r′]`);
+  }
+  const [b, p, br] = L;
+  if (br % b !== 0)
+    throw new ShapeError(`monarchForward: L's last axis (${br}) must be a multiple of b=${b}`);
+  expectShape('monarchForward: R', R, [b, br, -1]);
+  const q = R[2];
+  const n = b * q;
+  if (x.length !== 2 || x[1] !== n) {
+    throw new ShapeError(`monarchForward: x has shape ${formatShape(x)}, expected [N,${n}]`);
+  }
+  return { b, p, q, br, rp: br / b, m: b * p, n, N: x[0] };
+}
+
+/** The axis (negative counts from the end) and output shape of concatenating `shapes` along `axis`, checked. */
+export function concatShape(
+  shapes: readonly (readonly number[])[],
+  axis: number,
+): { axis: number; shape: number[] } {
+  if (shapes.length === 0) throw new InvalidArgumentError('concat: needs at least one tensor');
+  const first = shapes[0];
+  const rank = first.length;
+  const ax = axis < 0 ? axis + rank : axis;
+  if (ax < 0 || ax >= rank)
+    throw new InvalidArgumentError(`concat: axis ${axis} out of range for rank ${rank}`);
+  shapes.forEach((s, i) => {
+    if (s.length !== rank || s.some((d, k) => k !== ax && d !== first[k])) {
+      throw new ShapeError(
+        `concat: input ${i} has shape ${formatShape(s)}, incompatible with ${formatShape(first)} along axis ${ax}`,
+      );
+    }
+  });
+  const shape = [...first];
+  shape[ax] = shapes.reduce((sum, s) => sum + s[ax], 0);
+  return { axis: ax, shape };
+}
+
+/** Checks x [N, heads, headDim] against the positions and the rotary width; returns the sizes. */
+export function ropeDims(
+  x: readonly number[],
+  positions: number,
+  rotaryDim: number | undefined,
+): { N: number; heads: number; d: number; rd: number; half: number } {
+  if (x.length !== 3) throw new ShapeError(`rope: x has shape ${formatShape(x)}, expected [N,heads,headDim]`);
+  const [N, heads, d] = x;
+  if (positions !== N) throw new ShapeError(`rope: ${positions} positions for ${N} rows of x`);
+  const rd = rotaryDim ?? d;
+  if (rd % 2 !== 0 || rd > d || rd <= 0) {
+    throw new InvalidArgumentError(`rope: rotaryDim ${rd} must be even and within headDim ${d}`);
+  }
+  return { N, heads, d, rd, half: rd / 2 };
+}
+
+/** Checks A [batch, r, r] or [r, r] and B [batch, r, k] or [r, k] of a batched SPD solve. */
+export function expectCholeskySolveShapes(A: readonly number[], B: readonly number[]): void {
+  const rank = A.length;
+  const r = A[rank - 1];
+  if ((rank !== 2 && rank !== 3) || A[rank - 2] !== r) {
+    throw new ShapeError(`choleskySolve: A has shape ${formatShape(A)}, expected [batch,r,r] or [r,r]`);
+  }
+  const batched = rank === 3;
+  const batch = batched ? A[0] : 1;
+  if (B.length !== rank || (batched && B[0] !== batch) || B[rank - 2] !== r) {
+    const expected = batched ? `[${batch},${r},*]` : `[${r},*]`;
+    throw new ShapeError(`choleskySolve: B has shape ${formatShape(B)}, expected ${expected}`);
+  }
+}
+
+/** Checks A [m, n] and 1 ≤ k ≤ min(m, n) of a truncated SVD; returns m and n. */
+export function truncatedSvdDims(A: readonly number[], k: number): { m: number; n: number } {
+  if (A.length !== 2) throw new ShapeError(`truncatedSvd: A has shape ${formatShape(A)}, expected [m,n]`);
+  const [m, n] = A;
+  if (!Number.isInteger(k) || k < 1 || k > Math.min(m, n)) {
+    throw new InvalidArgumentError(
+      `truncatedSvd: k = ${k} must be an integer in [1, ${Math.min(m, n)}] for a ${m}×${n} matrix`,
+    );
+  }
+  return { m, n };
 }
