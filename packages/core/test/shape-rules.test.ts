@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  attentionDims,
   blastDims,
   concatShape,
   expectCholeskySolveShapes,
@@ -8,6 +9,7 @@ import {
   ropeDims,
   ShapeError,
   sliceShape,
+  transposeShape,
   truncatedSvdDims,
 } from '../src/index.js';
 
@@ -62,5 +64,12 @@ describe('shape rules shared by the backends', () => {
     expect(() => expectCholeskySolveShapes([2, 4, 4], [2, 3, 1])).toThrow(/expected \[2,4,\*\]/);
     expect(truncatedSvdDims([6, 4], 4)).toEqual({ m: 6, n: 4 });
     expect(() => truncatedSvdDims([6, 4], 5)).toThrow(/\[1, 4\]/);
+  });
+
+  it('attentionDims and transposeShape check their inputs', () => {
+    expect(attentionDims([2, 8, 16], [5, 2, 16], [5, 2, 16])).toEqual({ N: 2, hq: 8, d: 16, S: 5, hkv: 2 });
+    expect(() => attentionDims([2, 8, 16], [5, 3, 16], [5, 3, 16])).toThrow(/not a multiple of 3/);
+    expect(transposeShape([2, 3, 4], [2, 0, 1])).toEqual([4, 2, 3]);
+    expect(() => transposeShape([2, 3], [0, 0])).toThrow(/not a permutation/);
   });
 });

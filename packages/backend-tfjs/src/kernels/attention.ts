@@ -1,4 +1,4 @@
-import { type AttentionOptions, expectShape, formatShape, ShapeError } from '@blastkit/core';
+import { type AttentionOptions, attentionDims } from '@blastkit/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { kernel } from './kernel.js';
 import { matMul } from './mat-mul.js';
@@ -12,16 +12,7 @@ import { matMul } from './mat-mul.js';
 export const attention = kernel<AttentionOptions>({
   name: 'attention',
   shapes: ([q, k, v]) => {
-    if (q.length !== 3)
-      throw new ShapeError(`attention: q has shape ${formatShape(q)}, expected [N,heads,headDim]`);
-    const [N, hq, d] = q;
-    if (k.length !== 3)
-      throw new ShapeError(`attention: k has shape ${formatShape(k)}, expected [S,kvHeads,${d}]`);
-    const [S, hkv] = k;
-    expectShape('attention: k', k, [S, hkv, d]);
-    expectShape('attention: v', v, [S, hkv, d]);
-    if (hq % hkv !== 0)
-      throw new ShapeError(`attention: ${hq} query heads is not a multiple of ${hkv} key/value heads`);
+    const { N, hq, d } = attentionDims(q, k, v);
     return [[N, hq, d]];
   },
   run: ([q, k, v], options) => {

@@ -1,10 +1,4 @@
-import {
-  type AttentionOptions,
-  type BackendTensor,
-  expectShape,
-  formatShape,
-  ShapeError,
-} from '@blastkit/core';
+import { type AttentionOptions, attentionDims, type BackendTensor } from '@blastkit/core';
 import {
   FLAT_GROUP,
   f32Bits,
@@ -97,19 +91,7 @@ export function attention(
   const q = rt.tensor(qIn, 'attention q');
   const k = rt.tensor(kIn, 'attention k');
   const v = rt.tensor(vIn, 'attention v');
-  if (q.shape.length !== 3) {
-    throw new ShapeError(`attention: q has shape ${formatShape(q.shape)}, expected [N,heads,headDim]`);
-  }
-  const [N, hq, d] = q.shape;
-  if (k.shape.length !== 3) {
-    throw new ShapeError(`attention: k has shape ${formatShape(k.shape)}, expected [S,kvHeads,${d}]`);
-  }
-  const [S, hkv] = k.shape;
-  expectShape('attention: k', k.shape, [S, hkv, d]);
-  expectShape('attention: v', v.shape, [S, hkv, d]);
-  if (hkv === 0 || hq % hkv !== 0) {
-    throw new ShapeError(`attention: ${hq} query heads is not a multiple of ${hkv} key/value heads`);
-  }
+  const { N, hq, d, S, hkv } = attentionDims(q.shape, k.shape, v.shape);
   const scale = options.scale ?? 1 / Math.sqrt(d);
   const out = rt.alloc([N, hq, d], 'attention output');
   if (N * hq * d === 0) return out;

@@ -184,3 +184,35 @@ export function truncatedSvdDims(A: readonly number[], k: number): { m: number; 
   }
   return { m, n };
 }
+
+/** Checks q [N, heads, d], k and v [S, kvHeads, d] (heads a multiple of kvHeads); returns the sizes. */
+export function attentionDims(
+  q: readonly number[],
+  k: readonly number[],
+  v: readonly number[],
+): { N: number; hq: number; d: number; S: number; hkv: number } {
+  if (q.length !== 3)
+    throw new ShapeError(`attention: q has shape ${formatShape(q)}, expected [N,heads,headDim]`);
+  const [N, hq, d] = q;
+  if (k.length !== 3)
+    throw new ShapeError(`attention: k has shape ${formatShape(k)}, expected [S,kvHeads,${d}]`);
+  const [S, hkv] = k;
+  expectShape('attention: k', k, [S, hkv, d]);
+  expectShape('attention: v', v, [S, hkv, d]);
+  if (hkv === 0 || hq % hkv !== 0) {
+    throw new ShapeError(`attention: ${hq} query heads is not a multiple of ${hkv} key/value heads`);
+  }
+  return { N, hq, d, S, hkv };
+}
+
+/** The output shape of numpy.transpose(x, perm), checked that perm permutes x's axes. */
+export function transposeShape(shape: readonly number[], perm: readonly number[]): number[] {
+  const rank = shape.length;
+  const sorted = [...perm].sort((a, b) => a - b);
+  if (perm.length !== rank || sorted.some((p, i) => p !== i)) {
+    throw new InvalidArgumentError(
+      `transpose: perm [${perm.join(',')}] is not a permutation of the ${rank} axes of ${formatShape(shape)}`,
+    );
+  }
+  return perm.map((p) => shape[p]);
+}
