@@ -38,6 +38,12 @@ export const SUITES: Record<string, Suite> = {
     description: 'CPU GEMM GFLOP/s; BLAST vs dense vs low-rank layer apply at ~50% parameters',
     run: async ({ quick }) => asResult((await import('./suites/core-cpu.js')).runCoreCpu({ quick })),
   },
+  'cpu-native': {
+    description:
+      'native CPU backend vs NumPy/OpenBLAS GEMM, onnxruntime-node MatMul, llama2.c decode and our dense layers; the targets of issue 16 (--full adds factorization and a 10,000-step memory run)',
+    run: async ({ quick, full, log }) =>
+      asResult(await (await import('./suites/cpu-native.js')).runCpuNative({ quick, full, log })),
+  },
   kernels: {
     description:
       'dense vs BLAST vs low-rank vs Monarch forwards per backend (cpu, webgpu, tfjs) and layer shape, N = 1 and 256',

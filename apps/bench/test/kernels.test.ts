@@ -33,10 +33,12 @@ describe('kernels suite: a quick run', () => {
     const lines: string[] = [];
     const r = await runKernels({ quick: true, log: (l) => lines.push(l) });
     const names = r.backends.map((b) => b.name);
-    expect(names.slice(0, 2)).toEqual(['cpu', 'webgpu']);
+    expect(names.slice(0, 3)).toEqual(['cpu', 'native', 'webgpu']);
     // tfjs: one entry per engine of @blastkit/backend-tfjs, or one absent 'tfjs' saying why
-    expect(names.slice(2).every((n) => n.startsWith('tfjs:')) || names[2] === 'tfjs').toBe(true);
+    expect(names.slice(3).every((n) => n.startsWith('tfjs:')) || names[3] === 'tfjs').toBe(true);
     expect(r.backends[0].available).toBe(true);
+    // the native addon builds and loads on this machine (pnpm build, g++ and Eigen)
+    expect(r.backends[1]).toMatchObject({ name: 'native', available: true });
     for (const b of r.backends) {
       expect(b.detail.length).toBeGreaterThan(0);
       if (!b.available) {

@@ -1,50 +1,44 @@
-import { type Backend, CpuBackend } from '@blastkit/core';
+import {
+  BACKEND_NAMES,
+  type Backend,
+  BackendUnavailableError,
+  formatBackendDescription,
+  type OpenedBackend,
+  openBackend,
+} from '@blastkit/core';
 import { UsageError } from './errors.js';
 
+export { BACKEND_NAMES };
+
+// a variable specifier: the backend packages are optional dependencies of the CLI, resolved from here
+const importFromCli = async (pkg: string) => (await import(pkg)) as Record<string, unknown>;
+
 /**
- * Backends by the name users pass to `--backend`. `cpu` is built in; the GPU backends live in their own
- * optional packages, loaded only when asked for, and each exports `createBackend(options?): Promise<Backend>`.
- * A backend with a `variant` option also takes `--backend NAME:VARIANT`, e.g. `tfjs:wasm` (the engine).
+ * Opens the backend `--backend` names (core's backend registry: `auto`, `native`, `cpu`, `webgpu`, `tfjs[:engine]`,
+ * `cuda`), or throws a UsageError that says why it cannot be had.
  */
-const OPTIONAL_BACKENDS: Record<string, { pkg: string; variant?: string }> = {
-  webgpu: { pkg: '@blastkit/backend-webgpu' },
-  tfjs: { pkg: '@blastkit/backend-tfjs', variant: 'engine' },
-  cuda: { pkg: '@blastkit/backend-cuda' },
-};
-
-export const BACKEND_NAMES = ['cpu', ...Object.keys(OPTIONAL_BACKENDS)];
-
-/** The backend named `name` (optionally `name:variant`), or a UsageError that says why it cannot be had. */
-export async function resolveBackend(name: string): Promise<Backend> {
-  if (name === 'cpu') return new CpuBackend();
-  const [base, variant] = name.includes(':')
-    ? [name.slice(0, name.indexOf(':')), name.slice(name.indexOf(':') + 1)]
-    : [name];
-  const entry = OPTIONAL_BACKENDS[base];
-  if (entry === undefined)
-    throw new UsageError(`--backend: unknown backend '${name}' (known: ${BACKEND_NAMES.join(', ')})`);
-  if (variant !== undefined && (entry.variant === undefined || variant === '')) {
-    throw new UsageError(
-      entry.variant === undefined
-        ? `--backend ${name}: '${base}' takes no ':${variant}' variant`
-        : `--backend ${name}: empty ${entry.variant} after '${base}:'`,
-    );
-  }
-  let mod: { createBackend?: (options?: Record<string, unknown>) => Promise<Backend> };
+export async function openCliBackend(spec: string): Promise<OpenedBackend> {
   try {
-    mod = await import(entry.pkg);
+    return await openBackend(spec, importFromCli);
   } catch (err) {
-    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    throw new UsageError(`--backend ${name}: ${entry.pkg} cannot be loaded (${why}); use --backend cpu`);
+    if (err instanceof BackendUnavailableError)
+      throw new UsageError(
+        `${err.message}${spec === 'cpu' || spec === 'auto' ? '' : '; use --backend auto or cpu'}`,
+      );
+    throw err;
   }
-  if (typeof mod.createBackend !== 'function')
-    throw new UsageError(`--backend ${name}: ${entry.pkg} does not export createBackend()`);
-  try {
-    return await mod.createBackend(
-      variant !== undefined && entry.variant ? { [entry.variant]: variant } : undefined,
-    );
-  } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
-    throw new UsageError(`--backend ${name}: not available on this machine: ${why}; use --backend cpu`);
-  }
+}
+
+/** The backend `--backend` names; see openCliBackend. */
+export async function resolveBackend(spec: string): Promise<Backend> {
+  return (await openCliBackend(spec)).backend;
+}
+
+/**
+ * One line for progress output: what answered and, for `auto`, why the backends before it did not, e.g.
+ * "backend: cpu: TypeScript reference … (native passed over: addon not built: …)".
+ */
+export function backendLine(opened: OpenedBackend): string {
+  const over = opened.passedOver.map((p) => `${p.name} passed over: ${p.reason}`).join('; ');
+  return `backend ${formatBackendDescription(opened.description)}${over ? ` (${over})` : ''}`;
 }

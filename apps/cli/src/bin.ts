@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { CommanderError } from 'commander';
-import { EXIT, InterruptedError, UsageError } from './errors.js';
+import { EXIT, InterruptedError } from './errors.js';
+import { isInputError } from './io/input-errors.js';
 import { buildProgram } from './program.js';
 
 try {
@@ -11,7 +12,8 @@ try {
     process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
   }
   process.stderr.write(`blastkit: ${err instanceof Error ? err.message : String(err)}\n`);
-  if (err instanceof UsageError) process.exit(EXIT.usage);
+  // a bad argument or input file (each such error names the file): exit 2, no stack trace
+  if (isInputError(err)) process.exit(EXIT.usage);
   if (err instanceof InterruptedError) process.exit(EXIT.interrupted);
   if (err instanceof Error && err.stack && process.env.BLASTKIT_DEBUG) process.stderr.write(`${err.stack}\n`);
   process.exit(EXIT.failure);

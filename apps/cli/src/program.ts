@@ -144,7 +144,11 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
       positiveInt,
     )
     .option('--seed <s>', 'random seed', nonNegativeInt, 0)
-    .option('--backend <name>', 'compute backend: cpu, webgpu, tfjs, cuda', 'cpu')
+    .option(
+      '--backend <name>',
+      'compute backend: auto (native if it loads, else cpu), native, cpu, webgpu, tfjs[:engine], cuda',
+      'auto',
+    )
     .option('--calibration <file>', 'blast-data: layer inputs, one per row ([N, n]; .npy or .safetensors)')
     .requiredOption('--out <file>', 'where to write the factors (.safetensors, written atomically)')
     .option('--json', 'print one JSON object instead of the table')
@@ -232,7 +236,11 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     .option('--blocks <b>', 'blocks per side (BLAST, Monarch; default 16)', positiveInt)
     .option('--steps <t>', 'BLAST solver steps per matrix (default 100, with early stopping)', positiveInt)
     .option('--seed <s>', 'random seed', nonNegativeInt, 0)
-    .option('--backend <name>', 'compute backend', 'cpu')
+    .option(
+      '--backend <name>',
+      'compute backend: auto (native if it loads, else cpu), native, cpu, webgpu, tfjs[:engine], cuda',
+      'auto',
+    )
     .option(
       '--target-modules <list>',
       "module-name suffixes, comma-separated (default: every block linear), 'all-linear', or /regex/ over whole names",
@@ -273,6 +281,7 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
             ...opts,
             model,
             signal,
+            onBackend: opts.quiet ? undefined : (text) => err(`${text}\n`),
             onModule: (e) =>
               progress?.update(
                 e.index + 1,
@@ -323,7 +332,11 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     .option('--sample-images <n>', 'DiT sample agreement: samples drawn (default 4)', positiveInt)
     .option('--cfg-scale <x>', 'DiT sample agreement: classifier-free guidance scale', nonNegative)
     .option('--seed <s>', 'seed of in-domain sampling and of every seeded input', nonNegativeInt, 0)
-    .option('--backend <name>', 'compute backend', 'cpu')
+    .option(
+      '--backend <name>',
+      'compute backend: auto (native if it loads, else cpu), native, cpu, webgpu, tfjs[:engine], cuda',
+      'auto',
+    )
     .option('--json', 'print one JSON object')
     .option('--quiet', 'no progress on stderr')
     .action(
@@ -345,9 +358,12 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
           line?.update(done, total);
         };
         const r = await interruptible((signal) =>
-          runEval({ ...opts, model, signal, ...(opts.quiet ? {} : { onProgress }) }).finally(() =>
-            line?.finish(),
-          ),
+          runEval({
+            ...opts,
+            model,
+            signal,
+            ...(opts.quiet ? {} : { onProgress, onBackend: (text) => err(`${text}\n`) }),
+          }).finally(() => line?.finish()),
         );
         io.out(opts.json ? `${JSON.stringify(r)}\n` : `${formatEval(r)}\n`);
       },
@@ -389,7 +405,11 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     .option('--temperature <t>', '0 = greedy', nonNegative, 0)
     .option('--top-p <p>', 'nucleus sampling mass', ratio, 0.9)
     .option('--seed <s>', 'random seed for sampling', nonNegativeInt, 0)
-    .option('--backend <name>', 'compute backend', 'cpu')
+    .option(
+      '--backend <name>',
+      'compute backend: auto (native if it loads, else cpu), native, cpu, webgpu, tfjs[:engine], cuda',
+      'auto',
+    )
     .option('--tokenizer <file>', 'tokenizer.bin or tokenizer.json, when it is not beside the model')
     .option('--json', 'print one JSON object when done instead of streaming the text')
     .action(
@@ -408,7 +428,13 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
       ) => {
         if (!opts.json) io.out(opts.prompt);
         const result = await interruptible((signal) =>
-          runGenerate({ ...opts, model, signal, onText: opts.json ? undefined : (piece) => io.out(piece) }),
+          runGenerate({
+            ...opts,
+            model,
+            signal,
+            onText: opts.json ? undefined : (piece) => io.out(piece),
+            onBackend: (text) => err(`${text}\n`),
+          }),
         );
         if (opts.json) io.out(`${JSON.stringify(result)}\n`);
         else {

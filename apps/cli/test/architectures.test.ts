@@ -303,7 +303,7 @@ describe('eval', () => {
     expect(alone.records[0]).toMatchObject({
       metric: 'perplexity',
       method: null,
-      backend: 'cpu',
+      backend: 'native', // --backend auto, where the native addon loads (it does here)
       protocol: { window: 32, text: expect.stringMatching(/story\.txt: first 120 tokens/) },
     });
     expect(alone.notes).toEqual(['per-layer output error: needs --reference']);
@@ -329,7 +329,7 @@ describe('eval', () => {
         reference: expect.stringContaining('tiny-gpt2'),
         method: 'lowrank',
         budget: { ratio: 0.5, denseParameters: 24576 },
-        backend: 'cpu',
+        backend: 'native',
       });
     expect(JSON.parse(JSON.stringify(cmp.records))).toEqual(cmp.records);
 

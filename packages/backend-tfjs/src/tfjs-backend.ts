@@ -2,11 +2,13 @@ import {
   type AttentionOptions,
   BACKEND_SPECIFICATION_VERSION,
   type Backend,
+  type BackendDescription,
   type BackendTensor,
   type BlastForwardOptions,
   type EighResult,
   formatShape,
   InvalidArgumentError,
+  isSoftwareAdapter,
   type MatmulOptions,
   type ReduceOp,
   type RopeOptions,
@@ -63,6 +65,18 @@ export class TfjsBackend implements Backend {
     readonly engineDetail: string,
     private readonly syncHandoffs: boolean,
   ) {}
+
+  describe(): BackendDescription {
+    // tfjs-node-gpu says "on the CPU" when TensorFlow finds no GPU device (always, with TF 2.x ≥ 2.10 staged)
+    const onGpu =
+      this.engine === 'webgpu' || (this.engine === 'tfjs-node-gpu' && !/on the CPU/.test(this.engineDetail));
+    return {
+      name: 'tfjs',
+      device: onGpu ? 'gpu' : 'cpu',
+      engine: `${this.engine}: ${this.engineDetail}`,
+      software: onGpu && isSoftwareAdapter(this.engineDetail),
+    };
+  }
 
   /** Selects the engine (see TfjsBackendOptions) and returns a backend on it. */
   static async create(options: TfjsBackendOptions = {}): Promise<TfjsBackend> {

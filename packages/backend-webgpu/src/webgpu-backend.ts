@@ -4,10 +4,12 @@ import {
   type AttentionOptions,
   BACKEND_SPECIFICATION_VERSION,
   type Backend,
+  type BackendDescription,
   type BackendTensor,
   type BlastForwardOptions,
   type EighResult,
   InvalidArgumentError,
+  isSoftwareAdapter,
   type MatmulOptions,
   type ReduceOp,
   type RopeOptions,
@@ -80,6 +82,15 @@ export class WebGpuBackend implements Backend {
     device.addEventListener('uncapturederror', (event) => {
       this.rt.fail(new Error(`webgpu: ${(event as GPUUncapturedErrorEvent).error.message}`));
     });
+  }
+
+  describe(): BackendDescription {
+    return {
+      name: 'webgpu',
+      device: 'gpu',
+      engine: this.adapterInfo,
+      software: isSoftwareAdapter(this.adapterInfo),
+    };
   }
 
   /** Opens a device (see WebGpuBackendOptions) and returns a backend on it. */

@@ -5,6 +5,7 @@
 export * from './backend/backend.js';
 export * from './backend/kernel-names.js';
 export * from './backend/matmul-dims.js';
+export * from './backend/registry.js';
 export * from './backend/shape-rules.js';
 export { CpuBackend, createCpuBackend } from './cpu/cpu-backend.js';
 export * as cpuKernels from './cpu/kernels/index.js';

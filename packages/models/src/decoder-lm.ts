@@ -11,6 +11,8 @@ export interface DecoderLm<Cache extends { readonly length: number }> {
     readonly vocabSize: number;
     readonly maxPositionEmbeddings: number;
     readonly eosTokenId?: number;
+    /** Every EOS id, when the config lists several (generation stops at any). */
+    readonly eosTokenIds?: readonly number[];
   };
   newCache(): Cache;
   forward(

@@ -1,5 +1,6 @@
-import { Rng } from '@blastkit/core';
+import { InvalidArgumentError, Rng } from '@blastkit/core';
 import type { DecoderLm } from './decoder-lm.js';
+import { stopTokenIds } from './hf/special-tokens.js';
 
 export interface GenerateOptions {
   /** New tokens to produce at most (default 64). */
@@ -9,7 +10,7 @@ export interface GenerateOptions {
   /** Nucleus sampling: keep the smallest set of tokens whose probability reaches topP (default 1 = off). */
   topP?: number;
   seed?: number;
-  /** Stop at this token (default: the model's EOS id, if it has one). */
+  /** Stop at this token (default: the model's EOS ids — any of them, when config.json lists several). */
   stopToken?: number;
   /** Called with each new token as it is chosen. */
   onToken?: (token: number) => void;
@@ -32,8 +33,13 @@ export async function generate<Cache extends { readonly length: number }>(
   if (!(topP > 0 && topP <= 1)) throw new RangeError(`topP must be in (0, 1], got ${topP}`);
   if (prompt.length === 0) throw new RangeError('generate: the prompt has no tokens');
   const limit = model.config.maxPositionEmbeddings;
+  // the positions past the context do not exist: such a prompt cannot be run (it would give no tokens at all)
+  if (prompt.length > limit)
+    throw new InvalidArgumentError(
+      `the prompt has ${prompt.length} tokens but the model's context is ${limit}; shorten it to at most ${limit}`,
+    );
   const rng = new Rng(options.seed ?? 0);
-  const stop = options.stopToken ?? model.config.eosTokenId;
+  const stop = new Set(options.stopToken === undefined ? stopTokenIds(model.config) : [options.stopToken]);
   const be = model.backend;
   const cache = model.newCache();
   const out: number[] = [];
@@ -47,7 +53,7 @@ export async function generate<Cache extends { readonly length: number }>(
       const next = temperature === 0 ? argmax(logits) : sample(logits, temperature, topP, rng);
       out.push(next);
       options.onToken?.(next);
-      if (next === stop) break;
+      if (stop.has(next)) break;
       input = Int32Array.of(next);
     }
     return out;

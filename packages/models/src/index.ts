@@ -71,6 +71,7 @@ export {
   openHfGpt2,
 } from './gpt2/model.js';
 export { openHfLlama, readHfConfig, SafetensorsSource } from './hf/safetensors-source.js';
+export { eosTokenIdsFromHf, stopTokenIds } from './hf/special-tokens.js';
 export { HfTokenizer, type TextTokenizer } from './hf/tokenizer.js';
 export { applyLinear, disposeLinear, type UploadedLinear, uploadLinear } from './linear.js';
 export {

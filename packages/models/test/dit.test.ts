@@ -25,6 +25,9 @@ import {
 } from '../src/dit/sampler.js';
 import type { TensorSource } from '../src/tensor-source.js';
 
+/** Largest relative error against the golden logits: the README's "~3e-6": measured 1.9e-6 to 2.8e-6 on the CPU backend. */
+const TOLERANCE = 3e-6;
+
 interface Golden {
   forward: { x: number[]; t: number[]; y: number[]; out: number[] };
   cfg: { x: number[]; t: number[]; y: number[]; scale: number; out: number[] };
@@ -106,18 +109,18 @@ describe('DiT adapter against facebookresearch/DiT models.py', () => {
     expect(ditConfigFromJson(ditConfigToJson(config))).toEqual(config);
   });
 
-  it('forward matches PyTorch DiT to 1e-4 (adaLN and final layer random, one null-class label)', async () => {
+  it('forward matches PyTorch DiT to 3e-6 (adaLN and final layer random, one null-class label)', async () => {
     const out = await model.forward(image(f.x), Float32Array.from(f.t), Int32Array.from(f.y));
     expect(out.shape).toEqual([2, 8, 8, 8]);
     const err = relativeMaxError(out, f.out);
-    expect(err).toBeLessThan(1e-4);
+    expect(err).toBeLessThan(TOLERANCE);
   });
 
   it('forwardWithCfg matches forward_with_cfg (3 guided channels) and reads only the first half of x', async () => {
     const c = golden.cfg;
     const x = image(c.x);
     const out = await model.forwardWithCfg(x, Float32Array.from(c.t), Int32Array.from(c.y), c.scale);
-    expect(relativeMaxError(out, c.out)).toBeLessThan(1e-4);
+    expect(relativeMaxError(out, c.out)).toBeLessThan(TOLERANCE);
     x.data.fill(7, 256);
     const again = await model.forwardWithCfg(x, Float32Array.from(c.t), Int32Array.from(c.y), c.scale);
     expect(again.data).toEqual(out.data);
@@ -215,7 +218,7 @@ describe('DiT with structured linears', () => {
       return { out, params };
     };
     const exact = await run(await lowRankFactorize(W, 32));
-    expect(relativeMaxError(exact.out, f.out)).toBeLessThan(1e-4);
+    expect(relativeMaxError(exact.out, f.out)).toBeLessThan(TOLERANCE);
     const cut = await run(await lowRankFactorize(W, 4));
     expect(relativeMaxError(cut.out, f.out)).toBeGreaterThan(1e-3);
     expect(exact.params - cut.params).toBe((32 - 4) * (64 + 32));
@@ -228,7 +231,7 @@ describe('DiT with structured linears', () => {
       replacements: new Map([['x_embedder.proj', new DenseMatrix(kernel.reshape([32, 16]))]]),
     });
     const out = await dit.forward(image(f.x), Float32Array.from(f.t), Int32Array.from(f.y));
-    expect(relativeMaxError(out, f.out)).toBeLessThan(1e-4);
+    expect(relativeMaxError(out, f.out)).toBeLessThan(TOLERANCE);
   });
 });
 

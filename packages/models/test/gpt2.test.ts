@@ -12,6 +12,9 @@ import { type Gpt2Config, gpt2ConfigFromHf, gpt2WeightShapes } from '../src/gpt2
 import { GPT2_LINEAR_MODULES, Gpt2Model, openHfGpt2 } from '../src/gpt2/model.js';
 import { ModelFormatError, type TensorSource } from '../src/tensor-source.js';
 
+/** Largest relative error against the golden logits: the README's "~1e-6": measured 4.5e-7 to 7.4e-7 on the CPU backend (float32 against float64 PyTorch). */
+const TOLERANCE = 1e-6;
+
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 const tinyGpt2 = join(fixtures, 'tiny-gpt2');
 const golden = JSON.parse(readFileSync(join(fixtures, 'gpt2-golden.json'), 'utf8')) as {
@@ -86,12 +89,12 @@ describe('GPT-2 adapter against transformers', () => {
     expect(shapes.has('lm_head.weight')).toBe(false);
   });
 
-  it('logits match GPT2LMHeadModel to 1e-4 (tied head, fused c_attn, biases everywhere)', async () => {
+  it('logits match GPT2LMHeadModel to 1e-6 (tied head, fused c_attn, biases everywhere)', async () => {
     const { config, source } = await openHfGpt2(tinyGpt2);
     const { out, params } = await logitsOf(source, config);
     await source.close();
     expect(out.shape).toEqual([10, 64]);
-    expect(relativeMaxError(out, want)).toBeLessThan(1e-4);
+    expect(relativeMaxError(out, want)).toBeLessThan(TOLERANCE);
     // the 4 block linears' weights (biases stay dense and are not counted): 2 · (3E² + E² + 2·4E²)
     expect(params).toBe(2 * (3 + 1 + 8) * 32 * 32);
   });
@@ -106,7 +109,7 @@ describe('GPT-2 adapter against transformers', () => {
       reorderAndUpcastAttn: true,
     });
     const { out } = await logitsOf(source, config);
-    expect(relativeMaxError(out, golden['tiny-gpt2-variant'])).toBeLessThan(1e-4);
+    expect(relativeMaxError(out, golden['tiny-gpt2-variant'])).toBeLessThan(TOLERANCE);
     // and the variant really differs from the base model's logits
     expect(relativeMaxError(out, want)).toBeGreaterThan(1e-2);
     expect(base.scaleAttnByInverseLayerIdx).toBe(false);
@@ -122,7 +125,7 @@ describe('GPT-2 adapter against transformers', () => {
     const wte = await source.readTensor('transformer.wte.weight');
     const untied = renamed(source, (n) => n, new Map([['lm_head.weight', wte]]));
     const { out } = await logitsOf(untied, { ...config, tieWordEmbeddings: false });
-    expect(relativeMaxError(out, want)).toBeLessThan(1e-4);
+    expect(relativeMaxError(out, want)).toBeLessThan(TOLERANCE);
     await expect(Gpt2Model.load(source, { ...config, tieWordEmbeddings: false })).rejects.toThrow(
       /missing weight 'lm_head.weight' \(shape \[64,32\]\)/,
     );
@@ -136,10 +139,10 @@ describe('GPT-2 adapter against transformers', () => {
     const cache = model.newCache();
     const prefix = await be.download(model.forward(ids.subarray(0, 4), cache, { lastOnly: true }));
     expect(prefix.shape).toEqual([1, 64]);
-    expect(relativeMaxError(prefix, [want[3]])).toBeLessThan(1e-4);
+    expect(relativeMaxError(prefix, [want[3]])).toBeLessThan(TOLERANCE);
     for (let t = 4; t < ids.length; t++) {
       const step = await be.download(model.forward(ids.subarray(t, t + 1), cache));
-      expect(relativeMaxError(step, [want[t]])).toBeLessThan(1e-4);
+      expect(relativeMaxError(step, [want[t]])).toBeLessThan(TOLERANCE);
     }
     expect(cache.length).toBe(ids.length);
     expect(cache.k[1]?.shape).toEqual([10, 4, 8]);
@@ -170,7 +173,7 @@ describe('GPT-2 adapter against transformers', () => {
     const exact = await lowRankFactorize(W, 32);
     const cut = await lowRankFactorize(W, 4);
     const a = await logitsOf(source, config, new Map([[name, exact]]));
-    expect(relativeMaxError(a.out, want)).toBeLessThan(1e-4);
+    expect(relativeMaxError(a.out, want)).toBeLessThan(TOLERANCE);
     const b = await logitsOf(source, config, new Map([[name, cut]]));
     expect(relativeMaxError(b.out, want)).toBeGreaterThan(1e-3);
     expect(a.params - b.params).toBe((32 - 4) * (128 + 32));
@@ -181,7 +184,7 @@ describe('GPT-2 adapter against transformers', () => {
       config,
       new Map([['transformer.h.0.attn.c_attn', new DenseMatrix(qkv)]]),
     );
-    expect(relativeMaxError(c.out, want)).toBeLessThan(1e-4);
+    expect(relativeMaxError(c.out, want)).toBeLessThan(TOLERANCE);
     // the Conv1D orientation is refused
     await expect(
       Gpt2Model.load(source, config, { replacements: new Map([[name, new DenseMatrix(transpose(W))]]) }),

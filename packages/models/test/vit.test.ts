@@ -12,6 +12,9 @@ import { ModelFormatError } from '../src/tensor-source.js';
 import { VIT_LINEAR_MODULES, vitConfigFromHf, vitWeightShapes } from '../src/vit/config.js';
 import { openHfVit, patchify, VitModel } from '../src/vit/model.js';
 
+/** Largest relative error against the golden logits: the README's "~2e-7": measured 1.1e-7 to 2.3e-7 on the CPU backend, so 3e-7 bounds it with little room. */
+const TOLERANCE = 3e-7;
+
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 const tinyVit = join(fixtures, 'tiny-vit');
 const golden = JSON.parse(readFileSync(join(fixtures, 'vit-golden.json'), 'utf8')) as {
@@ -58,11 +61,11 @@ describe('ViT adapter against transformers', () => {
     expect(vitWeightShapes(config).get('vit.embeddings.position_embeddings')).toEqual([1, 17, 32]);
   });
 
-  it('logits of a batch of 2 images match ViTForImageClassification to 1e-4', async () => {
+  it('logits of a batch of 2 images match ViTForImageClassification to 3e-7', async () => {
     const { out } = await logitsOf();
     expect(out.shape).toEqual([2, 10]);
     const err = relativeMaxError(out, golden.logits);
-    expect(err).toBeLessThan(1e-4);
+    expect(err).toBeLessThan(TOLERANCE);
   });
 
   it('each image alone gives its row of the batched logits (no attention across images)', async () => {
@@ -71,7 +74,7 @@ describe('ViT adapter against transformers', () => {
       const one = new Tensor([1, 3, 16, 16], pixels.data.slice(b * per, (b + 1) * per));
       const { out } = await logitsOf(undefined, one);
       expect(out.shape).toEqual([1, 10]);
-      expect(relativeMaxError(out, [golden.logits[b]])).toBeLessThan(1e-4);
+      expect(relativeMaxError(out, [golden.logits[b]])).toBeLessThan(TOLERANCE);
     }
   });
 
@@ -95,7 +98,7 @@ describe('ViT adapter against transformers', () => {
     await source.close();
     // full-rank low-rank factors reproduce the layer; rank 4 changes the logits
     const exact = await logitsOf(new Map([[name, await lowRankFactorize(W, 32)]]));
-    expect(relativeMaxError(exact.out, golden.logits)).toBeLessThan(1e-4);
+    expect(relativeMaxError(exact.out, golden.logits)).toBeLessThan(TOLERANCE);
     const cut = await logitsOf(new Map([[name, await lowRankFactorize(W, 4)]]));
     expect(relativeMaxError(cut.out, golden.logits)).toBeGreaterThan(1e-3);
     expect(exact.params - cut.params).toBe((32 - 4) * (64 + 32));
@@ -110,7 +113,7 @@ describe('ViT adapter against transformers', () => {
     const conv = (await source.readTensor(`${name}.weight`)).reshape([32, 48]);
     await source.close();
     const exact = await logitsOf(new Map([[name, await lowRankFactorize(conv, 32)]]));
-    expect(relativeMaxError(exact.out, golden.logits)).toBeLessThan(1e-4);
+    expect(relativeMaxError(exact.out, golden.logits)).toBeLessThan(TOLERANCE);
     const cut = await logitsOf(new Map([[name, await lowRankFactorize(conv, 2)]]));
     expect(relativeMaxError(cut.out, golden.logits)).toBeGreaterThan(1e-3);
   });

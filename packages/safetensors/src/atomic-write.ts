@@ -1,7 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { describeError } from './errors.js';
+import { removeStaleTemporaries, temporaryPath, trackTemporary, untrackTemporary } from './safe-output.js';
+
+export { temporaryPath };
 
 /** Where a writer puts its bytes, in order. Small writes are buffered; large ones go straight to the file. */
 export interface ByteSink {
@@ -16,11 +19,6 @@ export type AtomicWriteErrorFactory = (problem: string, cause: unknown) => Error
 
 const BUFFER_SIZE = 1 << 20;
 
-/** A temporary name next to `path`: `${path}.tmp-<pid>-<random>`. */
-export function temporaryPath(path: string): string {
-  return `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-}
-
 async function writeAll(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
   let done = 0;
   while (done < bytes.length) {
@@ -33,19 +31,28 @@ async function writeAll(handle: FileHandle, bytes: Uint8Array, position: number)
 /**
  * Writes a file atomically: `body` writes to `${path}.tmp-<pid>-<random>` (created exclusively, next to the
  * target so the rename stays on one file system), which is then flushed to disk (fsync) and renamed over
- * `path`. Readers see the old file or the new one, never a part. On any error the temporary file is removed,
- * the target is left untouched, and the error made by `toError` is thrown.
+ * `path`. Readers see the old file or the new one, never a part. On any error, SIGINT or SIGTERM the temporary
+ * file is removed and the target is left untouched (on an error, the one made by `toError` is thrown); one
+ * orphaned by `kill -9` is removed by the next write of the same path.
  */
 export async function writeFileAtomic(
   path: string,
   body: (sink: ByteSink) => Promise<void>,
   toError: AtomicWriteErrorFactory,
 ): Promise<void> {
+  await removeStaleTemporaries(path).catch(() => {});
   const tmp = temporaryPath(path);
   let handle: FileHandle;
+  trackTemporary(tmp);
+  let created = false;
   try {
-    handle = await open(tmp, 'wx');
+    // created synchronously, so that a signal's sweep never races a creation in flight (see safe-output.ts)
+    closeSync(openSync(tmp, 'wx'));
+    created = true;
+    handle = await open(tmp, 'r+');
   } catch (err) {
+    if (created) await rm(tmp, { force: true }).catch(() => {});
+    untrackTemporary(tmp);
     const code = (err as NodeJS.ErrnoException).code;
     const problem =
       code === 'ENOENT'
@@ -89,9 +96,11 @@ export async function writeFileAtomic(
     await handle.sync();
     await handle.close();
     await rename(tmp, path);
+    untrackTemporary(tmp);
   } catch (err) {
     await handle.close().catch(() => {}); // already closed after a failed rename: ignore
     await rm(tmp, { force: true }).catch(() => {});
+    untrackTemporary(tmp);
     const problem =
       stage === 'write'
         ? `write interrupted, the existing file (if any) is untouched: ${describeError(err)}`

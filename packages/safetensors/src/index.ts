@@ -21,5 +21,23 @@ export {
   SafetensorsFile,
   type TensorInfo,
 } from './reader.js';
+export {
+  assertOutputApart,
+  checkOutputFile,
+  createTemporaryFolder,
+  discardFolder,
+  normalizePath,
+  OUTPUT_MARKER,
+  type OutputFolderOptions,
+  OutputSafetyError,
+  type OutputState,
+  outputFolderState,
+  prepareOutputFolder,
+  removeStaleTemporaries,
+  removeStaleTemporariesIn,
+  trackTemporary,
+  untrackTemporary,
+  writeOutputFolder,
+} from './safe-output.js';
 export { ShardedSafetensors } from './sharded.js';
 export { type TensorEntry, writeSafetensors } from './writer.js';

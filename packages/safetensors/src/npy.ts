@@ -24,17 +24,25 @@ const FLOAT_DESCR: Record<string, SafetensorsDtype> = { f2: 'F16', f4: 'F32', f8
 
 type PyValue = string | number | boolean | null | PyValue[] | { [key: string]: PyValue };
 
+/** Deeper nesting than this is no .npy header numpy writes; refusing it keeps the recursion bounded. */
+const MAX_LITERAL_DEPTH = 32;
+
 /** Parses the Python literal of a .npy header: a dict of strings, booleans, ints, tuples and lists. */
 function parsePythonLiteral(text: string): PyValue {
   let pos = 0;
+  let depth = 0;
   const fail = (what: string): never => {
     throw new Error(`${what} at character ${pos}`);
   };
   const skip = () => {
     while (pos < text.length && /\s/.test(text[pos])) pos++;
   };
+  const enter = () => {
+    if (++depth > MAX_LITERAL_DEPTH) fail(`nesting deeper than ${MAX_LITERAL_DEPTH}`);
+  };
   const sequence = (close: string): PyValue[] => {
     const items: PyValue[] = [];
+    enter();
     pos++;
     skip();
     while (text[pos] !== close) {
@@ -46,13 +54,18 @@ function parsePythonLiteral(text: string): PyValue {
       } else if (text[pos] !== close) fail(`expected ',' or '${close}'`);
     }
     pos++;
+    depth--;
     return items;
   };
+  // sticky: matches at `pos` without copying the rest of the text (a long header stays linear)
+  const scalar = /(-?\d+)L?|(True|False|None)\b/y;
   const value = (): PyValue => {
     skip();
     const c = text[pos];
     if (c === '{') {
-      const dict: { [key: string]: PyValue } = {};
+      // no prototype: a '__proto__' key is an entry like any other
+      const dict: { [key: string]: PyValue } = Object.create(null);
+      enter();
       pos++;
       skip();
       while (text[pos] !== '}') {
@@ -69,6 +82,7 @@ function parsePythonLiteral(text: string): PyValue {
         } else if (text[pos] !== '}') fail("expected ',' or '}'");
       }
       pos++;
+      depth--;
       return dict;
     }
     if (c === '(') return sequence(')');
@@ -84,7 +98,8 @@ function parsePythonLiteral(text: string): PyValue {
       pos++;
       return out;
     }
-    const m = /^(-?\d+)L?|^(True|False|None)\b/.exec(text.slice(pos));
+    scalar.lastIndex = pos;
+    const m = scalar.exec(text);
     if (!m) return fail(c === undefined ? 'unexpected end' : `unexpected '${c}'`);
     pos += m[0].length;
     if (m[2] !== undefined) return m[2] === 'None' ? null : m[2] === 'True';

@@ -9,6 +9,7 @@ import {
   DenseMatrix,
   LowRankMatrix,
   MonarchMatrix,
+  openBackend as openBackendByName,
   Rng,
   type StructuredMatrix,
   Tensor,
@@ -172,7 +173,7 @@ const TFJS_PACKAGE = '@blastkit/backend-tfjs';
 async function expandBackends(names: readonly string[]): Promise<(string | KernelBackendInfo)[]> {
   const out: (string | KernelBackendInfo)[] = [];
   for (const name of names) {
-    if (name === 'cpu' || name === 'webgpu' || name === 'cuda' || name.startsWith('tfjs:')) out.push(name);
+    if (['cpu', 'native', 'webgpu', 'cuda'].includes(name) || name.startsWith('tfjs:')) out.push(name);
     else if (name === 'tfjs') {
       let mod: Record<string, unknown>;
       try {
@@ -191,7 +192,7 @@ async function expandBackends(names: readonly string[]): Promise<(string | Kerne
       else out.push(...engines.map((e: string) => `tfjs:${e}`));
     } else
       throw new SuiteUsageError(
-        `kernels: unknown backend '${name}' (known: cpu, webgpu, cuda, tfjs, tfjs:<engine>)`,
+        `kernels: unknown backend '${name}' (known: cpu, native, webgpu, cuda, tfjs, tfjs:<engine>)`,
       );
   }
   return out;
@@ -205,6 +206,18 @@ export async function openBackend(name: string): Promise<OpenBackend> {
       backend: new CpuBackend(),
     };
   const absent = (detail: string): OpenBackend => ({ info: { name, available: false, detail } });
+  if (name === 'native') {
+    try {
+      const { backend, description } = await openBackendByName('native', importOptional);
+      return {
+        info: { name, available: true, detail: description.engine },
+        backend,
+        close: async () => backend.close?.(),
+      };
+    } catch (err) {
+      return absent(firstLine(err));
+    }
+  }
   if (name === 'webgpu') {
     let mod: Record<string, unknown>;
     try {
@@ -541,7 +554,7 @@ export async function runKernels(options: KernelsOptions = {}): Promise<KernelsR
   const isolate = options.isolate ?? true;
   const backends: KernelBackendInfo[] = [];
   const results: KernelRow[] = [];
-  for (const entry of await expandBackends(options.backends ?? ['cpu', 'webgpu', 'tfjs'])) {
+  for (const entry of await expandBackends(options.backends ?? ['cpu', 'native', 'webgpu', 'tfjs'])) {
     if (typeof entry !== 'string') {
       log(`${entry.name}: absent (${entry.detail})`);
       backends.push(entry);

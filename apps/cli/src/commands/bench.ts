@@ -1,12 +1,15 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as Bench from '@blastkit/bench';
+import { OutputSafetyError, prepareOutputFolder, writeFileAtomic } from '@blastkit/safetensors';
 import { UsageError } from '../errors.js';
 
 export interface BenchCommandOptions {
   quick?: boolean;
   full?: boolean;
-  /** Also write each result to `<out>/<suite>.json`, atomically. */
+  /**
+   * Also write each result to `<out>/<suite>.json`, atomically; `out` must be absent, empty or a folder
+   * blastkit wrote (it gets the `.blastkit-output` marker).
+   */
   out?: string;
   /** The backends of suites that compare them (kernels): cpu, webgpu, tfjs, tfjs:<engine>. */
   backends?: string[];
@@ -54,6 +57,13 @@ export async function runBench(
   for (const name of names)
     if (!bench.suiteNames().includes(name))
       throw new UsageError(`unknown suite '${name}'; available: ${bench.suiteNames().join(', ')}`);
+  let out: string | undefined;
+  try {
+    if (options.out) out = await prepareOutputFolder(options.out, { command: 'bench' });
+  } catch (err) {
+    if (err instanceof OutputSafetyError) throw new UsageError(err.message);
+    throw err;
+  }
   for (const name of names) {
     options.log?.(`running ${name}${options.quick ? ' (quick)' : ''}…`);
     let result: Bench.SuiteResult;
@@ -69,16 +79,17 @@ export async function runBench(
       if (err instanceof bench.SuiteUsageError) throw new UsageError(err.message);
       throw err;
     }
-    if (options.out)
-      await writeAtomic(join(options.out, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    if (out) await writeAtomic(join(out, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
     await onResult(result);
   }
 }
 
 async function writeAtomic(file: string, text: string): Promise<void> {
-  await mkdir(join(file, '..'), { recursive: true });
-  await writeFile(`${file}.tmp`, text);
-  await rename(`${file}.tmp`, file);
+  await writeFileAtomic(
+    file,
+    (sink) => sink.write(new TextEncoder().encode(text)),
+    (problem, cause) => new Error(`${file}: ${problem}`, { cause }),
+  );
 }
 
 /** A result for people: the report's tables (Markdown) under the suite's title, or the JSON where none. */

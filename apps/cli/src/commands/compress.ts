@@ -1,9 +1,10 @@
-import { existsSync } from 'node:fs';
-import { copyFile, readdir, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultCacheDir, isAssetName } from '@blastkit/assets';
 import { type Backend, InvalidArgumentError, type Tensor } from '@blastkit/core';
 import { type ComparisonResult, compareModels, seededImages, seededNoiseInputs } from '@blastkit/eval';
-import { DirectoryCheckpointStore } from '@blastkit/factorize/node';
+import { CheckpointMismatchError, DirectoryCheckpointStore } from '@blastkit/factorize/node';
 import {
   CALIBRATED_METHODS,
   COMPRESS_METHODS,
@@ -17,8 +18,16 @@ import {
   planCompression,
   saveCompressedFolder,
   saveCompressedLlama,
+  type TensorSource,
 } from '@blastkit/models';
-import { resolveBackend } from '../backends.js';
+import {
+  assertOutputApart,
+  discardFolder,
+  normalizePath,
+  OutputSafetyError,
+  outputFolderState,
+} from '@blastkit/safetensors';
+import { backendLine, openCliBackend } from '../backends.js';
 import { InterruptedError, UsageError } from '../errors.js';
 import {
   disposeModel,
@@ -57,8 +66,15 @@ export interface CompressCommandOptions extends SelectionOptions {
   allocate?: boolean;
   /** Per-module ratio overrides by suffix (PEFT's rank_pattern, as ratios), e.g. { down_proj: 0.3 }. */
   ratioPattern?: Record<string, number>;
+  /**
+   * Output folder: absent, empty or written by blastkit (it is replaced whole); never the input, inside it or
+   * around it.
+   */
   out: string;
-  /** Continue from the checkpoints an interrupted run left in `<out>.checkpoints`. */
+  /**
+   * Continue from the checkpoints an interrupted run left in `<out>.checkpoints`, after checking that they
+   * belong to this run (same input weights and settings).
+   */
   resume?: boolean;
   /**
    * Calibration inputs for blast-data and rom: a .txt file, 'moby-dick' or 'in-domain' (sampled from the model)
@@ -74,6 +90,8 @@ export interface CompressCommandOptions extends SelectionOptions {
    */
   compare?: boolean;
   onModule?: (e: CompressedModule & { index: number; total: number }) => void;
+  /** Which backend answered, in one line (for `auto`, also why the ones before it did not). */
+  onBackend?: (line: string) => void;
   onStep?: (module: string, step: number, total: number) => void;
   signal?: AbortSignal;
 }
@@ -114,17 +132,33 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
     throw new UsageError(
       `--method: unknown method '${options.method}' (one of ${COMPRESS_METHODS.join(', ')})`,
     );
-  const checkpoints = `${options.out}.checkpoints`;
+  // 'out/m/' and 'out/m' are one folder: its checkpoints are 'out/m.checkpoints', never inside it
+  const out = normalizePath(options.out);
+  const checkpoints = `${out}.checkpoints`;
+  const inputs = inputPaths(options.model, [options.calibration, options.budget]);
+  try {
+    assertOutputApart(options.out, inputs);
+    assertOutputApart(checkpoints, inputs, 'the checkpoint folder');
+    await outputFolderState(out);
+  } catch (err) {
+    if (err instanceof OutputSafetyError) throw new UsageError(err.message);
+    throw err;
+  }
   if (existsSync(checkpoints) && !options.resume)
     throw new UsageError(
       `${checkpoints} holds an interrupted run: pass --resume to continue it, or delete it to start over`,
     );
   const opened = await openModel(options.model);
+  let store: DirectoryCheckpointStore | undefined;
   const seed = options.seed ?? 0;
-  const backendName = options.backend ?? 'cpu';
+  let backendName = options.backend ?? 'auto';
   let backend: Backend | undefined;
   try {
-    backend = await resolveBackend(backendName);
+    const answered = await openCliBackend(backendName);
+    backend = answered.backend;
+    // what answered goes into the fingerprint and the report: `auto` on another machine may pick another
+    backendName = answered.description.name;
+    options.onBackend?.(backendLine(answered));
     if (opened.replacements.size > 0) throw new UsageError(`${opened.description} is already compressed`);
     let modules = selectLinears(opened, options);
     let ranks: Map<string, number> | undefined;
@@ -155,6 +189,28 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
         `--method ${options.method} needs --calibration (${isDecoder(opened.architecture) ? "a .txt file, 'moby-dick', 'in-domain' or 'random'" : "'random': seeded inputs"})`,
       );
     const start = performance.now();
+    // everything that determines the factors: resuming from another run's checkpoints is refused
+    const fingerprint = {
+      weights: await weightsDigest(opened.source),
+      method: options.method,
+      ratio: options.ratio ?? null,
+      ranks: ranks ? Object.fromEntries(ranks) : null,
+      ratioPattern: options.ratioPattern ?? null,
+      blocks: options.blocks ?? null,
+      steps: options.steps ?? null,
+      seed,
+      backend: backend.describe(),
+      modules,
+      calibration:
+        options.calibration === undefined
+          ? null
+          : {
+              spec: options.calibration,
+              file: isFile(options.calibration) ? await fileDigest(options.calibration) : null,
+              tokens: options.calibrationTokens ?? null,
+            },
+    };
+    store = await DirectoryCheckpointStore.open(checkpoints, { fingerprint });
     const calibration = options.calibration
       ? await calibrationInputs(
           opened,
@@ -165,7 +221,6 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
           seed,
         )
       : undefined;
-    const store = await DirectoryCheckpointStore.open(checkpoints);
     const {
       replacements,
       biases,
@@ -199,13 +254,19 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       ...(calibration ? { calibration: calibration.source } : {}),
       ...(options.ratioPattern ? { ratio_pattern: options.ratioPattern } : {}),
     };
+    // the tokenizer goes into the folder before it appears: the folder is whole or absent
+    const folder = {
+      command: 'compress',
+      inputs,
+      ...(opened.tokenizerPath ? { copy: [opened.tokenizerPath] } : {}),
+    };
     if (opened.architecture === 'llama')
-      await saveCompressedLlama(options.out, opened.config, opened.source, replacements, info, biases);
+      await saveCompressedLlama(out, opened.config, opened.source, replacements, info, biases, folder);
     else {
       // ROM's output biases go into each layer's own bias (these adapters take no second one)
       const folded = foldBiases(opened, opened.source, biases);
       await saveCompressedFolder(
-        options.out,
+        out,
         opened.configJson,
         folded.source,
         replacements,
@@ -213,11 +274,10 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
           ? { ...info, output_biases: "ROM's mean compensation, added to each layer's bias" }
           : info,
         folded.biases,
+        folder,
       );
     }
-    if (opened.tokenizerPath)
-      await copyFile(opened.tokenizerPath, join(options.out, basename(opened.tokenizerPath)));
-    await rm(checkpoints, { recursive: true, force: true });
+    await discardFolder(checkpoints);
     const dense = report.reduce((a, m) => a + m.denseParameters, 0);
     const compressed = report.reduce((a, m) => a + m.parameters, 0);
     const result: CompressCommandResult = {
@@ -230,7 +290,7 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       blocks,
       seed,
       backend: backendName,
-      out: options.out,
+      out,
       modules: report,
       linearParameters: { dense, compressed, ratio: compressed / dense },
       meanRelativeError: report.reduce((a, m) => a + m.relativeError, 0) / report.length,
@@ -238,7 +298,7 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       resumedModules: report.filter((m) => m.resumed).length,
     };
     if (options.compare && opened.architecture !== 'llama') {
-      const candidate = { ...opened, replacements, biases, description: `${options.out} (just compressed)` };
+      const candidate = { ...opened, replacements, biases, description: `${out} (just compressed)` };
       const r = await evaluateOpened(
         candidate,
         opened,
@@ -279,19 +339,63 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
     return result;
   } catch (err) {
     // a run that failed before finishing any module leaves nothing to resume
-    if ((await readdir(checkpoints).catch(() => ['?'])).length === 0)
-      await rm(checkpoints, { recursive: true });
+    if (store && (await store.names().catch(() => ['?'])).length === 0)
+      await discardFolder(checkpoints).catch(() => {});
     if (options.signal?.aborted)
       throw new InterruptedError(
         `compress: interrupted; finished modules are kept in ${checkpoints} (use --resume)`,
       );
-    if (err instanceof InvalidArgumentError || err instanceof ModelFormatError)
-      throw new UsageError(err.message);
+    if (
+      err instanceof InvalidArgumentError ||
+      err instanceof ModelFormatError ||
+      err instanceof OutputSafetyError ||
+      err instanceof CheckpointMismatchError
+    )
+      throw new UsageError(err instanceof CheckpointMismatchError ? `--resume: ${err.message}` : err.message);
     throw asCommandError(err);
   } finally {
     await opened.source.close();
     await backend?.close?.();
   }
+}
+
+/**
+ * The paths a run reads (the model argument — an asset's cache folder for an asset name — and the given
+ * files), which no output may be, contain or lie inside.
+ */
+export function inputPaths(model: string, files: (string | undefined)[] = []): string[] {
+  const paths = isAssetName(model) && !existsSync(model) ? [join(defaultCacheDir(), model)] : [model];
+  for (const f of files) if (f !== undefined && existsSync(f)) paths.push(f);
+  return paths;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** SHA-256 of a file's bytes. */
+export async function fileDigest(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * A digest of a model's weights: every tensor's name, shape and values (one tensor in memory at a time), so a
+ * resumed run can tell that its checkpoints were made from these very weights.
+ */
+export async function weightsDigest(source: TensorSource): Promise<string> {
+  const hash = createHash('sha256');
+  for (const name of [...source.names()].sort()) {
+    const t = await source.readTensor(name);
+    hash.update(`${name}\0${t.shape.join(',')}\0`);
+    hash.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  }
+  return hash.digest('hex');
 }
 
 /**

@@ -1,4 +1,5 @@
-import { BACKEND_NAMES, resolveBackend } from '../backends.js';
+import { BACKENDS, type BackendDescription, formatBackendDescription } from '@blastkit/core';
+import { openCliBackend } from '../backends.js';
 
 /** One TensorFlow.js engine as @blastkit/backend-tfjs reports it (the package is optional: typed here). */
 export interface DoctorTfjsEngine {
@@ -10,7 +11,9 @@ export interface DoctorTfjsEngine {
 export interface DoctorResult {
   node: string;
   platform: string;
-  backends: { name: string; available: boolean; detail: string }[];
+  backends: { name: string; available: boolean; detail: string; description?: BackendDescription }[];
+  /** What `--backend auto` (every command's default) picks here, and why each backend before it was passed over. */
+  auto: { picked: string; passedOver: { name: string; reason: string }[] };
   /** Every engine of the tfjs backend, when @blastkit/backend-tfjs loads: which runs, which would, why not. */
   tfjsEngines?: DoctorTfjsEngine[];
 }
@@ -25,14 +28,16 @@ export async function runDoctor(): Promise<DoctorResult> {
   let tfjsEngines: DoctorTfjsEngine[] | undefined;
   // tfjs first: TensorFlow's library (tfjs-node) crashes the process when loaded after Mesa's LLVM, which the
   // WebGPU backend's software adapter brings in; the other order is fine. Listed in the usual order below.
-  for (const name of ['tfjs', ...BACKEND_NAMES.filter((n) => n !== 'tfjs')]) {
+  const names = BACKENDS.map((b) => b.name);
+  for (const name of ['tfjs', ...names.filter((n) => n !== 'tfjs')]) {
     try {
-      const be = await resolveBackend(name);
+      const { backend: be, description } = await openCliBackend(name);
       const engine = (be as { engine?: unknown }).engine;
       found.set(name, {
         name,
         available: true,
         detail: `loaded (backend '${be.name}'${typeof engine === 'string' ? `, engine ${engine}` : ''})`,
+        description,
       });
       await be.close?.();
     } catch (err) {
@@ -47,8 +52,16 @@ export async function runDoctor(): Promise<DoctorResult> {
       tfjsEngines = report.engines.map(({ name, status, detail }) => ({ name, status, detail }));
     }
   }
-  const backends = BACKEND_NAMES.map((name) => found.get(name)!);
-  return { node: process.version, platform: `${process.platform}-${process.arch}`, backends, tfjsEngines };
+  const backends = names.map((name) => found.get(name)!);
+  const auto = await openCliBackend('auto');
+  await auto.backend.close?.();
+  return {
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    backends,
+    auto: { picked: auto.description.name, passedOver: auto.passedOver },
+    tfjsEngines,
+  };
 }
 
 const MARK = { picked: '▶', available: '✓', unavailable: '✗', 'not-probed': '·' } as const;
@@ -57,9 +70,12 @@ export function formatDoctor(r: DoctorResult): string {
   const lines = [`node ${r.node} on ${r.platform}`];
   for (const b of r.backends) {
     lines.push(`${b.available ? '✓' : '✗'} ${b.name.padEnd(7)} ${b.detail}`);
+    if (b.description) lines.push(`    ${formatBackendDescription(b.description)}`);
     if (b.name === 'tfjs' && r.tfjsEngines) {
       lines.push(...r.tfjsEngines.map((e) => `    ${MARK[e.status]} ${e.name.padEnd(13)} ${e.detail}`));
     }
   }
+  const over = r.auto.passedOver.map((p) => `; ${p.name} passed over: ${p.reason}`).join('');
+  lines.push(`--backend auto (the default) picks ${r.auto.picked}${over}`);
   return lines.join('\n');
 }

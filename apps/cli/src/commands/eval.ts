@@ -37,7 +37,7 @@ import {
   type VitModel,
 } from '@blastkit/models';
 import { openSafetensors, SafetensorsError } from '@blastkit/safetensors';
-import { resolveBackend } from '../backends.js';
+import { backendLine, openCliBackend } from '../backends.js';
 import { InterruptedError, UsageError } from '../errors.js';
 import {
   denseLinear,
@@ -85,6 +85,8 @@ export interface EvalCommandOptions {
   cfgScale?: number;
   /** Progress of each phase ('perplexity', 'layers', 'noise-prediction', …). */
   onProgress?: (phase: string, done: number, total: number) => void;
+  /** Which backend answered, in one line (for `auto`, also why the ones before it did not). */
+  onBackend?: (line: string) => void;
   signal?: AbortSignal;
 }
 
@@ -180,9 +182,10 @@ export async function runEval(options: EvalCommandOptions): Promise<EvalCommandR
   let backend: Backend | undefined;
   try {
     reference = options.reference ? await openModel(options.reference) : undefined;
-    const backendName = options.backend ?? 'cpu';
-    backend = await resolveBackend(backendName);
-    return await evaluateOpened(opened, reference, backend, backendName, options);
+    const answered = await openCliBackend(options.backend ?? 'auto');
+    backend = answered.backend;
+    options.onBackend?.(backendLine(answered));
+    return await evaluateOpened(opened, reference, backend, answered.description.name, options);
   } catch (err) {
     throw asCommandError(err, options.signal);
   } finally {

@@ -17,8 +17,8 @@ import {
   referenceRank,
   relativeFrobeniusError,
 } from '@blastkit/factorize';
-import { writeSafetensors } from '@blastkit/safetensors';
-import { resolveBackend } from '../backends.js';
+import { checkOutputFile, OutputSafetyError, writeSafetensors } from '@blastkit/safetensors';
+import { openCliBackend } from '../backends.js';
 import { InterruptedError, UsageError } from '../errors.js';
 import { readMatrixArgument } from '../io/matrix-input.js';
 
@@ -90,9 +90,21 @@ export async function runFactorize(options: FactorizeCommandOptions): Promise<Fa
     throw new UsageError('--calibration is only used by --method blast-data');
   if (method === 'lowrank' && options.blocks !== undefined)
     throw new UsageError('--blocks: lowrank has no blocks');
+  // the factors never overwrite an input, nor a file blastkit did not write
+  const inputs = [options.input, options.calibration]
+    .filter((s): s is string => s !== undefined)
+    .map(matrixFile);
+  let out: string;
+  try {
+    out = await checkOutputFile(options.out, inputs);
+  } catch (err) {
+    if (err instanceof OutputSafetyError) throw new UsageError(err.message);
+    throw err;
+  }
   const seed = options.seed ?? 0;
-  const backendName = options.backend ?? 'cpu';
-  const backend = await resolveBackend(backendName);
+  const answered = await openCliBackend(options.backend ?? 'auto');
+  const backend = answered.backend;
+  const backendName = answered.description.name;
   const A = await readMatrixArgument(options.input, 'input');
   const [m, n] = A.shape as [number, number];
   try {
@@ -125,7 +137,7 @@ export async function runFactorize(options: FactorizeCommandOptions): Promise<Fa
       compressionRatio: matrix.parameterCount / (m * n),
       seconds,
     };
-    await writeSafetensors(options.out, matrix.toNamedTensors(), {
+    await writeSafetensors(out, matrix.toNamedTensors(), {
       ...FACTORS_FORMAT,
       kind: matrix.kind,
       method,
@@ -144,6 +156,12 @@ export async function runFactorize(options: FactorizeCommandOptions): Promise<Fa
   } finally {
     await backend.close?.();
   }
+}
+
+/** The file a matrix argument reads: 'model.safetensors:<tensor>' → 'model.safetensors'. */
+function matrixFile(spec: string): string {
+  const at = spec.toLowerCase().lastIndexOf('.safetensors:');
+  return at >= 0 ? spec.slice(0, at + '.safetensors'.length) : spec;
 }
 
 interface RankPlan {

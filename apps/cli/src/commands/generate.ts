@@ -1,6 +1,6 @@
-import type { Backend } from '@blastkit/core';
+import type { Backend, BackendDescription } from '@blastkit/core';
 import { type Gpt2Model, generate, type LlamaModel, ModelFormatError } from '@blastkit/models';
-import { resolveBackend } from '../backends.js';
+import { backendLine, openCliBackend } from '../backends.js';
 import { InterruptedError, UsageError } from '../errors.js';
 import { disposeModel, isDecoder, loadModel } from '../io/architecture.js';
 import { loadTokenizer, openModel } from '../io/model-input.js';
@@ -14,6 +14,8 @@ export interface GenerateCommandOptions {
   seed?: number;
   backend?: string;
   tokenizer?: string;
+  /** Which backend answered, in one line (for `auto`, also why the ones before it did not). */
+  onBackend?: (line: string) => void;
   /** Receives the text as it is produced. */
   onText?: (piece: string) => void;
   signal?: AbortSignal;
@@ -21,7 +23,9 @@ export interface GenerateCommandOptions {
 
 export interface GenerateCommandResult {
   model: string;
+  /** The backend that answered (`--backend auto` names the one it picked). */
   backend: string;
+  backendDescription: BackendDescription;
   prompt: string;
   text: string;
   tokens: number[];
@@ -49,8 +53,9 @@ export async function runGenerate(options: GenerateCommandOptions): Promise<Gene
         `model '${options.model}': no tokenizer.bin or tokenizer.json beside it; pass --tokenizer FILE`,
       );
     const tokenizer = await loadTokenizer(opened.tokenizerPath);
-    const backendName = options.backend ?? 'cpu';
-    backend = await resolveBackend(backendName);
+    const answered = await openCliBackend(options.backend ?? 'auto');
+    backend = answered.backend;
+    options.onBackend?.(backendLine(answered));
     const loaded = await loadModel(opened, backend).catch((err) => {
       throw err instanceof ModelFormatError ? new UsageError(err.message) : err;
     });
@@ -85,7 +90,8 @@ export async function runGenerate(options: GenerateCommandOptions): Promise<Gene
     const full = tokenizer.decode([...prompt, ...tokens]);
     const result: GenerateCommandResult = {
       model: opened.description,
-      backend: backendName,
+      backend: answered.description.name,
+      backendDescription: answered.description,
       prompt: options.prompt,
       text: full.slice(promptText.length),
       tokens,

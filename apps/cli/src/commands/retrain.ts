@@ -1,19 +1,31 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError, ShapeError } from '@blastkit/core';
+import { fingerprintDifference, type RunFingerprint } from '@blastkit/factorize/node';
 import { ModelFormatError } from '@blastkit/models';
-import { SafetensorsError } from '@blastkit/safetensors';
+import {
+  assertOutputApart,
+  normalizePath,
+  OUTPUT_MARKER,
+  OutputSafetyError,
+  outputFolderState,
+  SafetensorsError,
+  writeFileAtomic,
+} from '@blastkit/safetensors';
 import type { RetrainReport, RetrainText, StepEvent } from '@blastkit/train';
 import { type Command, InvalidArgumentError as CommanderInvalidArgument } from 'commander';
 import { InterruptedError, UsageError } from '../errors.js';
 import { loadTokenizer, openModelArgument } from '../io/model-input.js';
 import { ProgressLine } from '../progress.js';
+import { fileDigest, inputPaths, weightsDigest } from './compress.js';
 
 export interface RetrainCommandOptions {
   /** A compressed model folder (written by `blastkit compress`). */
   model: string;
   /** The dense model it was compressed from: an asset name, a llama2.c .bin or a Llama folder. */
   teacher: string;
+  /** Output folder: absent, empty or written by blastkit (replaced whole); never an input or around one. */
   out: string;
   steps?: number;
   lr?: number;
@@ -63,6 +75,21 @@ export async function runRetrain(o: RetrainCommandOptions): Promise<RetrainComma
     throw new UsageError(
       `retrain: '${o.model}' is not a model folder (run 'blastkit compress … --out DIR' first)`,
     );
+  const out = normalizePath(o.out);
+  const checkpoint = `${out}.checkpoint.safetensors`;
+  const inputs = [
+    ...inputPaths(o.model),
+    ...inputPaths(o.teacher),
+    ...(o.text && o.text !== 'in-domain' ? [o.text] : []),
+  ];
+  try {
+    assertOutputApart(o.out, inputs);
+    assertOutputApart(checkpoint, inputs, 'the checkpoint');
+    await outputFolderState(out);
+  } catch (err) {
+    if (err instanceof OutputSafetyError) throw new UsageError(err.message);
+    throw err;
+  }
   const train = await import('@blastkit/train').catch((err: Error) => {
     throw new UsageError(
       `retrain needs @blastkit/train, which cannot be loaded (${err.message.split('\n')[0]})`,
@@ -107,10 +134,29 @@ export async function runRetrain(o: RetrainCommandOptions): Promise<RetrainComma
       };
     }
     const evalSequences = o.evalSequences ?? 16;
+    // everything that determines the result: a checkpoint of another run is refused, naming the difference
+    const fingerprint: RunFingerprint = {
+      compressed: await folderDigest(o.model),
+      teacher: await weightsDigest(teacher.source),
+      text: text.kind === 'in-domain' ? 'in-domain' : await fileDigest(o.text as string),
+      trainSequences: o.trainSequences ?? 256,
+      evalSequences,
+      steps: o.steps ?? 200,
+      lr: o.lr ?? null,
+      batch: o.batch ?? null,
+      accumulate: o.accumulate ?? null,
+      seqLen,
+      temperature: o.temperature ?? null,
+      ceWeight: o.ceWeight ?? null,
+      weightDecay: o.weightDecay ?? null,
+      seed,
+      engine: engine.name,
+    };
+    await checkRunFingerprint(`${out}.checkpoint.run.json`, checkpoint, fingerprint, Boolean(o.resume));
     const report = await train.retrain({
       compressed: o.model,
       teacher: { source: teacher.source, config: teacher.config, description: teacher.description },
-      out: o.out,
+      out,
       text,
       ...(evalSequences > 0
         ? { evaluation: { sequences: evalSequences, seed: seed + EVAL_SEED_OFFSET, length: seqLen } }
@@ -130,17 +176,19 @@ export async function runRetrain(o: RetrainCommandOptions): Promise<RetrainComma
       onStep: o.onStep,
       onPhase: o.onPhase,
     });
+    await rm(`${out}.checkpoint.run.json`, { force: true });
     return { ...report, engineDetail };
   } catch (err) {
     if (o.signal?.aborted || (err as Error).name === 'TrainingInterruptedError')
       throw new InterruptedError(
-        `retrain: interrupted; the last finished step is in ${o.out.replace(/\/+$/, '')}.checkpoint.safetensors — run again with --resume`,
+        `retrain: interrupted; the last finished step is in ${checkpoint} — run again with --resume`,
       );
     if (
       err instanceof ModelFormatError ||
       err instanceof InvalidArgumentError ||
       err instanceof ShapeError ||
       err instanceof SafetensorsError ||
+      err instanceof OutputSafetyError ||
       (err as Error).name === 'CheckpointError'
     )
       throw new UsageError((err as Error).message);
@@ -148,6 +196,51 @@ export async function runRetrain(o: RetrainCommandOptions): Promise<RetrainComma
   } finally {
     await teacher.source.close();
   }
+}
+
+/** SHA-256 over a model folder's config and weight files (name and bytes of each). */
+async function folderDigest(dir: string): Promise<string> {
+  const files = readdirSync(dir)
+    .filter((f) => (f.endsWith('.json') || f.endsWith('.safetensors')) && f !== OUTPUT_MARKER)
+    .sort();
+  const parts: string[] = [];
+  for (const f of files) parts.push(`${f}:${await fileDigest(join(dir, f))}`);
+  return parts.join(',');
+}
+
+/**
+ * A retrain checkpoint is only resumed by the run that wrote it: `sidecar` holds that run's fingerprint
+ * (written before training starts, so it exists whenever the checkpoint does). With `resume` and a checkpoint,
+ * the fingerprints must match (else a usage error naming the first difference); otherwise this run's is saved.
+ */
+async function checkRunFingerprint(
+  sidecar: string,
+  checkpoint: string,
+  fingerprint: RunFingerprint,
+  resume: boolean,
+): Promise<void> {
+  if (resume && existsSync(checkpoint)) {
+    let saved: RunFingerprint;
+    try {
+      saved = JSON.parse(await readFile(sidecar, 'utf8'));
+    } catch {
+      throw new UsageError(
+        `--resume: ${checkpoint} has no readable run fingerprint (${sidecar}); it cannot be checked against this run — delete it to start over`,
+      );
+    }
+    const difference = fingerprintDifference(saved, fingerprint);
+    if (difference !== undefined)
+      throw new UsageError(
+        `--resume: ${checkpoint} was written by another run (${difference}); resume with the same inputs and settings, or delete it to start over`,
+      );
+    return;
+  }
+  const text = `${JSON.stringify(fingerprint, null, 1)}\n`;
+  await writeFileAtomic(
+    sidecar,
+    (sink) => sink.write(new TextEncoder().encode(text)),
+    (problem, cause) => new Error(`${sidecar}: ${problem}`, { cause }),
+  );
 }
 
 export function formatRetrain(r: RetrainCommandResult): string {

@@ -156,6 +156,7 @@ async function openFolder(dir: string, options: { tokenizer?: string }, file?: s
   const { json, compression, replacements, biases } = opened;
   const tokenizerPath =
     options.tokenizer ?? beside(join(dir, 'x'), 'tokenizer.bin') ?? beside(join(dir, 'x'), 'tokenizer.json');
+  const stored = opened.source.names().length + replacements.size;
   const common = {
     description: `${file ?? dir} (${architecture} folder${compression ? `, compressed: ${compression.method}` : ''})`,
     format: 'hf-folder' as const,
@@ -164,40 +165,58 @@ async function openFolder(dir: string, options: { tokenizer?: string }, file?: s
     ...(compression ? { compression } : {}),
     ...(tokenizerPath ? { tokenizerPath } : {}),
   };
+  // Every layer stores several tensors: a layer count past the tensors stored is a damaged config.json, and
+  // refused before anything sizes a table per layer (2^31 layers would hang and take gigabytes).
+  const plausible = <T>(config: T, layers: number, key: string): T => {
+    if (layers > stored)
+      throw new ModelFormatError(
+        configPath,
+        `'${key}' is ${layers}, but the weights hold only ${stored} tensors (at least one per layer)`,
+      );
+    return config;
+  };
   try {
     switch (architecture) {
-      case 'llama':
+      case 'llama': {
+        const config = llamaConfigFromHf(json, configPath);
         return {
           ...common,
           architecture,
-          config: llamaConfigFromHf(json, configPath),
+          config: plausible(config, config.numLayers, 'num_hidden_layers'),
           configJson: json,
           source: opened.source,
         };
-      case 'gpt2':
+      }
+      case 'gpt2': {
+        const config = gpt2ConfigFromHf(json, configPath);
         return {
           ...common,
           architecture,
-          config: gpt2ConfigFromHf(json, configPath),
+          config: plausible(config, config.nLayer, 'n_layer'),
           configJson: json,
           source: withGpt2Prefix(opened.source),
         };
-      case 'vit':
+      }
+      case 'vit': {
+        const config = vitConfigFromHf(json, configPath);
         return {
           ...common,
           architecture,
-          config: vitConfigFromHf(json, configPath),
+          config: plausible(config, config.numLayers, 'num_hidden_layers'),
           configJson: json,
           source: opened.source,
         };
-      case 'dit':
+      }
+      case 'dit': {
+        const config = ditConfigFromJson(json, configPath);
         return {
           ...common,
           architecture,
-          config: ditConfigFromJson(json, configPath),
+          config: plausible(config, config.depth, 'depth'),
           configJson: json,
           source: opened.source,
         };
+      }
     }
   } catch (err) {
     await opened.source.close();

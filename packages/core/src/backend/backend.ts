@@ -50,6 +50,24 @@ export interface AttentionOptions {
   queryOffset?: number;
 }
 
+/**
+ * What answered, in the same words on every backend: the CLI prints it in progress output and JSON, the bench
+ * records it beside every figure, doctor lists it.
+ */
+export interface BackendDescription {
+  /** The backend's name, as `--backend` takes it ('cpu', 'native', 'webgpu', 'tfjs', 'cuda'). */
+  name: string;
+  /** Where the arithmetic runs. A software GPU adapter is `device: 'gpu'` with `software: true`. */
+  device: 'cpu' | 'gpu';
+  /** The engine, library or adapter in one line, e.g. 'Eigen 3.4.0 (avx2+fma), 2 threads'. */
+  engine: string;
+  /**
+   * true when a GPU API is served by a CPU rasterizer (Mesa llvmpipe/lavapipe, SwiftShader, WARP): it shows that
+   * the kernels work, and its timings are not GPU figures.
+   */
+  software: boolean;
+}
+
 /** Result of a symmetric eigendecomposition: A = V diag(values) Vᵀ, values ascending, eigenvectors as columns. */
 export interface EighResult {
   values: BackendTensor;
@@ -72,6 +90,8 @@ export interface Backend {
   readonly specificationVersion: typeof BACKEND_SPECIFICATION_VERSION;
   /** Short name, e.g. 'cpu', 'webgpu', 'cuda'. */
   readonly name: string;
+  /** What answered: device, engine or adapter, and whether a GPU API runs in software. */
+  describe(): BackendDescription;
 
   // ---- memory -------------------------------------------------------------------------------------
   upload(tensor: Tensor): BackendTensor;

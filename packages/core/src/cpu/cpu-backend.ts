@@ -2,6 +2,7 @@ import {
   type AttentionOptions,
   BACKEND_SPECIFICATION_VERSION,
   type Backend,
+  type BackendDescription,
   type BackendTensor,
   type BlastForwardOptions,
   type EighResult,
@@ -49,6 +50,15 @@ function host(t: BackendTensor, what: string): Tensor {
 export class CpuBackend implements Backend {
   readonly specificationVersion = BACKEND_SPECIFICATION_VERSION;
   readonly name = 'cpu';
+
+  describe(): BackendDescription {
+    return {
+      name: 'cpu',
+      device: 'cpu',
+      engine: 'TypeScript reference (@blastkit/core), 1 thread',
+      software: false,
+    };
+  }
 
   upload(tensor: Tensor): Tensor {
     return tensor.clone();

@@ -1,4 +1,4 @@
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StructuredMatrix, Tensor } from '@blastkit/core';
 import { type TensorEntry, writeSafetensors } from '@blastkit/safetensors';
@@ -9,6 +9,7 @@ import {
   llamaWeightShapes,
 } from '../llama/config.js';
 import { ModelFormatError, type TensorSource } from '../tensor-source.js';
+import { type SaveFolderOptions, writeModelFolder } from './saved.js';
 
 /**
  * Writes a BLAST-compressed Llama in the reference implementation's own checkpoint format (changwoolee/BLAST,
@@ -17,13 +18,14 @@ import { ModelFormatError, type TensorSource } from '../tensor-source.js';
  * `blast_num_blocks: [b]`, `indices` (the compressed layers), `precompute_matrix: false`, and tensors
  * `model.layers.{i}.<proj>.{B,C,D}` in float16 (or float32). The format cannot say "this layer has another
  * rank": every compressed layer must use the same rank per projection and one block count, or this throws.
+ * The folder is written as `saveCompressedFolder` writes one (whole, marked, never over a foreign folder).
  */
 export async function saveReferenceBlastLlama(
   dir: string,
   config: LlamaConfig,
   source: TensorSource,
   replacements: ReadonlyMap<string, StructuredMatrix>,
-  options: { dtype?: 'F16' | 'F32' } = {},
+  options: { dtype?: 'F16' | 'F32' } & SaveFolderOptions = {},
 ): Promise<void> {
   const dtype = options.dtype ?? 'F16';
   const ranks: Record<string, number> = {};
@@ -87,11 +89,8 @@ export async function saveReferenceBlastLlama(
     indices: [...layers].sort((a, b) => a - b),
     precompute_matrix: false,
   };
-  const temp = `${dir}.partial-${process.pid}`;
-  await rm(temp, { recursive: true, force: true });
-  await mkdir(temp, { recursive: true });
-  await writeSafetensors(join(temp, 'model.safetensors'), tensors, { format: 'pt' });
-  await writeFile(join(temp, 'config.json'), `${JSON.stringify(json, null, 2)}\n`);
-  await rm(dir, { recursive: true, force: true });
-  await rename(temp, dir);
+  await writeModelFolder(dir, options, async (temp) => {
+    await writeSafetensors(join(temp, 'model.safetensors'), tensors, { format: 'pt' });
+    await writeFile(join(temp, 'config.json'), `${JSON.stringify(json, null, 2)}\n`);
+  });
 }

@@ -1,5 +1,5 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import {
   STRUCTURE_KINDS,
   type StructuredMatrix,
@@ -7,7 +7,7 @@ import {
   structuredFromNamedTensors,
   type Tensor,
 } from '@blastkit/core';
-import { type TensorEntry, writeSafetensors } from '@blastkit/safetensors';
+import { type TensorEntry, writeOutputFolder, writeSafetensors } from '@blastkit/safetensors';
 import { SafetensorsSource } from '../hf/safetensors-source.js';
 import { type LlamaConfig, llamaConfigFromHf, llamaConfigToHf } from '../llama/config.js';
 import { ModelFormatError, type TensorSource } from '../tensor-source.js';
@@ -30,8 +30,10 @@ export interface CompressionConfig {
  * Writes a compressed model as a folder: `config.json` (the model's own config object, plus
  * `compression_config`) and `model.safetensors` holding every tensor of `source` that was kept and, for each
  * replaced module, its factors as `<module>.<B|C|D|U|V|L|R|blocks>` (and `<module>.bias` for ROM) instead of
- * `<module>.weight`. Kept tensors stream through one at a time; the folder is written to a temporary sibling
- * and renamed into place. Works for every architecture: modules are named as in the weight file.
+ * `<module>.weight`. Kept tensors stream through one at a time; the folder (with `options.copy`, e.g. the
+ * tokenizer, and blastkit's output marker) is written to a temporary sibling and renamed into place, and only
+ * an absent, empty or blastkit-written folder is replaced (see `writeOutputFolder`). Works for every
+ * architecture: modules are named as in the weight file.
  */
 export async function saveCompressedFolder(
   dir: string,
@@ -40,6 +42,7 @@ export async function saveCompressedFolder(
   replacements: ReadonlyMap<string, StructuredMatrix>,
   info: { method: string; [extra: string]: unknown } | null,
   biases: ReadonlyMap<string, Tensor> = new Map(),
+  options: SaveFolderOptions = {},
 ): Promise<void> {
   const names = new Set(source.names());
   for (const module of replacements.keys())
@@ -72,16 +75,39 @@ export async function saveCompressedFolder(
   const compression: CompressionConfig | undefined =
     info === null ? undefined : { format_version: COMPRESSION_FORMAT_VERSION, ...info, modules };
   const { compression_config: _, ...plain } = configJson;
-  const temp = `${dir}.partial-${process.pid}`;
-  await rm(temp, { recursive: true, force: true });
-  await mkdir(temp, { recursive: true });
-  await writeSafetensors(join(temp, 'model.safetensors'), tensors, { format: 'pt' });
-  await writeFile(
-    join(temp, 'config.json'),
-    `${JSON.stringify({ ...plain, ...(compression ? { compression_config: compression } : {}) }, null, 2)}\n`,
+  await writeModelFolder(dir, options, async (temp) => {
+    await writeSafetensors(join(temp, 'model.safetensors'), tensors, { format: 'pt' });
+    await writeFile(
+      join(temp, 'config.json'),
+      `${JSON.stringify({ ...plain, ...(compression ? { compression_config: compression } : {}) }, null, 2)}\n`,
+    );
+  });
+}
+
+/** How a model folder is written: what else goes in it, and what it must stay apart from. */
+export interface SaveFolderOptions {
+  /** Files copied into the folder under their own names before it appears (e.g. the tokenizer). */
+  copy?: readonly string[];
+  /** Recorded in the folder's `.blastkit-output` marker (default 'save'). */
+  command?: string;
+  /** Paths the run reads: the folder may not be, contain or lie inside any of them. */
+  inputs?: readonly string[];
+}
+
+/** `writeOutputFolder` with a model folder's extra files copied in: the whole folder appears at once. */
+export async function writeModelFolder(
+  dir: string,
+  options: SaveFolderOptions,
+  write: (temp: string) => Promise<void>,
+): Promise<void> {
+  await writeOutputFolder(
+    dir,
+    async (temp) => {
+      await write(temp);
+      for (const file of options.copy ?? []) await copyFile(file, join(temp, basename(file)));
+    },
+    { command: options.command ?? 'save', inputs: [...(options.inputs ?? []), ...(options.copy ?? [])] },
   );
-  await rm(dir, { recursive: true, force: true });
-  await rename(temp, dir);
 }
 
 /** `saveCompressedFolder` for a Llama: the config written as transformers' LlamaConfig. */
@@ -92,8 +118,9 @@ export function saveCompressedLlama(
   replacements: ReadonlyMap<string, StructuredMatrix>,
   info: { method: string; [extra: string]: unknown } | null,
   biases: ReadonlyMap<string, Tensor> = new Map(),
+  options: SaveFolderOptions = {},
 ): Promise<void> {
-  return saveCompressedFolder(dir, llamaConfigToHf(config), source, replacements, info, biases);
+  return saveCompressedFolder(dir, llamaConfigToHf(config), source, replacements, info, biases, options);
 }
 
 /**
@@ -105,8 +132,17 @@ export async function saveDenseLlama(
   config: LlamaConfig,
   source: TensorSource,
   replacements: ReadonlyMap<string, StructuredMatrix>,
+  options: SaveFolderOptions = {},
 ): Promise<void> {
-  await saveCompressedLlama(dir, config, new DenseSource(source, replacements), new Map(), null);
+  await saveCompressedLlama(
+    dir,
+    config,
+    new DenseSource(source, replacements),
+    new Map(),
+    null,
+    new Map(),
+    options,
+  );
 }
 
 /** A source where each replaced module reads as its dense `<module>.weight`, multiplied out when read. */
@@ -189,21 +225,16 @@ export async function openCompressedFolder(dir: string): Promise<OpenedFolder> {
   } catch (err) {
     throw new ModelFormatError(configPath, `is not JSON (${(err as Error).message})`);
   }
+  if (!isObject(json)) throw new ModelFormatError(configPath, 'is not a JSON object');
+  // checked before the weights are opened: a bad config leaves no file handle behind
+  const compression = readCompressionConfig(json, configPath);
   const raw = await SafetensorsSource.openFolder(dir);
   const replacements = new Map<string, StructuredMatrix>();
   const biases = new Map<string, Tensor>();
   const hidden = new Set<string>();
-  const compression = json.compression_config as CompressionConfig | undefined;
-  if (compression !== undefined) {
-    if (compression.format_version !== COMPRESSION_FORMAT_VERSION)
-      throw new ModelFormatError(
-        configPath,
-        `compression_config format_version ${compression.format_version} is not supported (${COMPRESSION_FORMAT_VERSION} is)`,
-      );
+  try {
     const names = raw.names();
-    for (const [module, { kind, bias }] of Object.entries(compression.modules ?? {})) {
-      if (!STRUCTURE_KINDS.includes(kind))
-        throw new ModelFormatError(configPath, `module '${module}' has unknown kind '${kind}'`);
+    for (const [module, { kind, bias }] of Object.entries(compression?.modules ?? {})) {
       const parts: Record<string, Tensor> = {};
       for (const name of names) {
         const part = name.startsWith(`${module}.`) ? name.slice(module.length + 1) : undefined;
@@ -227,6 +258,9 @@ export async function openCompressedFolder(dir: string): Promise<OpenedFolder> {
         );
       }
     }
+  } catch (err) {
+    await raw.close();
+    throw err;
   }
   return {
     json,
@@ -235,6 +269,52 @@ export async function openCompressedFolder(dir: string): Promise<OpenedFolder> {
     biases,
     ...(compression ? { compression } : {}),
   };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * `compression_config` of a config.json, checked: absent is an uncompressed model; anything else must be an
+ * object of this format version whose `modules` map names to `{ kind, rank, blocks, bias? }`.
+ */
+function readCompressionConfig(
+  json: Record<string, unknown>,
+  configPath: string,
+): CompressionConfig | undefined {
+  const raw = json.compression_config;
+  if (raw === undefined) return undefined;
+  const fail = (problem: string) => new ModelFormatError(configPath, `compression_config: ${problem}`);
+  if (!isObject(raw)) throw fail(`expected an object (got ${JSON.stringify(raw)})`);
+  if (raw.format_version !== COMPRESSION_FORMAT_VERSION)
+    throw new ModelFormatError(
+      configPath,
+      `compression_config format_version ${JSON.stringify(raw.format_version)} is not supported (${COMPRESSION_FORMAT_VERSION} is)`,
+    );
+  if (typeof raw.method !== 'string') throw fail('method must be a string');
+  const modules = raw.modules ?? {};
+  if (!isObject(modules)) throw fail('modules must be an object of module name → { kind, rank, blocks }');
+  for (const [module, entry] of Object.entries(modules)) {
+    if (module === '') throw fail('a module has an empty name');
+    if (!isObject(entry)) throw fail(`module '${module}' must be an object with kind, rank and blocks`);
+    const { kind, rank, blocks, bias } = entry;
+    if (typeof kind !== 'string' || !STRUCTURE_KINDS.includes(kind as StructureKind))
+      throw new ModelFormatError(
+        configPath,
+        `module '${module}' has unknown kind ${JSON.stringify(kind)} (one of ${STRUCTURE_KINDS.join(', ')})`,
+      );
+    // informational (the factors' shapes decide), but a wrong type here is a damaged file
+    if (rank !== undefined && rank !== null && !(typeof rank === 'number' && rank > 0 && rank < 2 ** 31))
+      throw fail(`module '${module}': rank must be a positive number or null (got ${JSON.stringify(rank)})`);
+    if (blocks !== undefined && blocks !== null && !(Number.isSafeInteger(blocks) && (blocks as number) > 0))
+      throw fail(
+        `module '${module}': blocks must be a positive integer or null (got ${JSON.stringify(blocks)})`,
+      );
+    if (bias !== undefined && typeof bias !== 'boolean')
+      throw fail(`module '${module}': bias must be true or false`);
+  }
+  return { ...raw, modules } as CompressionConfig;
 }
 
 /** What `openLlamaFolder` returns: enough to `LlamaModel.load(source, config, { replacements, biases })`. */

@@ -1,4 +1,5 @@
 import type { UnaryOp } from '@blastkit/core';
+import { eosTokenIdsFromHf } from '../hf/special-tokens.js';
 import { ModelFormatError } from '../tensor-source.js';
 
 /** A GPT-2 model's shape and numerics, in Hugging Face's vocabulary (config.json of GPT2LMHeadModel). */
@@ -32,7 +33,10 @@ export interface Gpt2Config {
   /** The head shares the token embedding (`tie_word_embeddings`, true for every released GPT-2). */
   tieWordEmbeddings: boolean;
   bosTokenId?: number;
+  /** The first EOS id (transformers allows a list). */
   eosTokenId?: number;
+  /** Every EOS id when config.json gives a list (Llama 3 style); generation stops at any of them. */
+  eosTokenIds?: number[];
 }
 
 /** transformers' ACT2FN names this adapter runs, mapped to the backend's unary ops. */
@@ -99,10 +103,8 @@ export function gpt2ConfigFromHf(json: Record<string, unknown>, file = 'config.j
     reorderAndUpcastAttn: bool('reorder_and_upcast_attn', false),
     tieWordEmbeddings: bool('tie_word_embeddings', true),
   };
-  // transformers allows a list of EOS ids; generation stops at one token, so take the first
-  const eos = Array.isArray(json.eos_token_id) ? json.eos_token_id[0] : json.eos_token_id;
   if (typeof json.bos_token_id === 'number') config.bosTokenId = json.bos_token_id;
-  if (typeof eos === 'number') config.eosTokenId = eos;
+  Object.assign(config, eosTokenIdsFromHf(json.eos_token_id, file));
   return config;
 }
 

@@ -1,3 +1,4 @@
+import { eosTokenIdsFromHf } from '../hf/special-tokens.js';
 import { ModelFormatError } from '../tensor-source.js';
 
 /** A Llama model's shape and numerics, in Hugging Face's vocabulary (config.json of LlamaForCausalLM). */
@@ -17,7 +18,10 @@ export interface LlamaConfig {
   ropeScaling?: { type: 'linear'; factor: number } | LlamaRope3Scaling;
   tieWordEmbeddings: boolean;
   bosTokenId?: number;
+  /** The first EOS id (transformers allows a list). */
   eosTokenId?: number;
+  /** Every EOS id when config.json gives a list (Llama 3 style); generation stops at any of them. */
+  eosTokenIds?: number[];
 }
 
 export interface LlamaRope3Scaling {
@@ -62,7 +66,7 @@ export function llamaConfigFromHf(json: Record<string, unknown>, file = 'config.
   };
   if (!(config.ropeTheta > 0)) throw new ModelFormatError(file, `rope_theta must be positive`);
   if (typeof json.bos_token_id === 'number') config.bosTokenId = json.bos_token_id;
-  if (typeof json.eos_token_id === 'number') config.eosTokenId = json.eos_token_id;
+  Object.assign(config, eosTokenIdsFromHf(json.eos_token_id, file));
   validateLlamaConfig(config, file);
   return config;
 }
@@ -111,7 +115,8 @@ export function llamaConfigToHf(c: LlamaConfig): Record<string, unknown> {
     torch_dtype: 'float32',
   };
   if (c.bosTokenId !== undefined) out.bos_token_id = c.bosTokenId;
-  if (c.eosTokenId !== undefined) out.eos_token_id = c.eosTokenId;
+  if (c.eosTokenIds !== undefined) out.eos_token_id = [...c.eosTokenIds];
+  else if (c.eosTokenId !== undefined) out.eos_token_id = c.eosTokenId;
   if (c.ropeScaling?.type === 'linear')
     out.rope_scaling = { rope_type: 'linear', factor: c.ropeScaling.factor };
   if (c.ropeScaling?.type === 'llama3')

@@ -4,6 +4,9 @@ import { type LlamaConfig, llamaWeightShapes, validateLlamaConfig } from '../lla
 import { expectFiniteWeights, ModelFormatError, type TensorSource } from '../tensor-source.js';
 
 const MAGIC_V1 = 0x616b3432; // "ak42"
+/** The most bytes one read asks for: Node's fs.read refuses more than 2 GiB − 1 at once. */
+export const READ_CHUNK_BYTES = 1 << 30;
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 const V1_HEADER_BYTES = 256;
 const V0_HEADER_BYTES = 7 * 4;
 
@@ -23,6 +26,9 @@ interface Placement {
  * model is always in Hugging Face's layout and saves as a checkpoint transformers loads.
  */
 export class Llama2cCheckpoint implements TensorSource {
+  /** Largest single read, in bytes (Node refuses reads over 2 GiB − 1); tests set it small. */
+  chunkBytes = READ_CHUNK_BYTES;
+
   private constructor(
     readonly path: string,
     readonly config: LlamaConfig,
@@ -87,14 +93,15 @@ export class Llama2cCheckpoint implements TensorSource {
         eosTokenId: 2,
       };
       validateLlamaConfig(config, path);
-      const { placements, end } = layout(config, version);
+      // the size first: a header of implausible but in-range fields (16M layers) must not build a huge layout
+      const end = expectedSize(config, version);
       if (end !== size)
         throw new ModelFormatError(
           path,
           `is ${size} bytes but its header (v${version}: dim ${dim}, hidden ${hidden}, ${layers} layers, vocab ${vocab}, ` +
             `${shared ? 'tied' : 'untied'} head) implies ${end}${size < end ? ' (truncated?)' : ''}`,
         );
-      return new Llama2cCheckpoint(path, config, version, handle, placements);
+      return new Llama2cCheckpoint(path, config, version, handle, layout(config, version).placements);
     } catch (err) {
       await handle.close();
       throw err;
@@ -113,11 +120,18 @@ export class Llama2cCheckpoint implements TensorSource {
     const { offset, shape, permuteHeads } = this.placement(name);
     if (this.handle === undefined) throw new ModelFormatError(this.path, 'checkpoint is closed');
     const count = shape.reduce((a, b) => a * b, 1);
-    const bytes = Buffer.alloc(count * 4);
-    const { bytesRead } = await this.handle.read(bytes, 0, bytes.length, offset);
-    if (bytesRead !== bytes.length) throw new ModelFormatError(this.path, `short read of tensor '${name}'`);
     const data = new Float32Array(count);
-    for (let i = 0; i < count; i++) data[i] = bytes.readFloatLE(4 * i);
+    const bytes = new Uint8Array(data.buffer);
+    const bytesRead = await readChunked(this.handle, bytes, offset, this.chunkBytes);
+    if (bytesRead !== bytes.length)
+      throw new ModelFormatError(
+        this.path,
+        `short read of tensor '${name}': ${bytesRead} of ${bytes.length} bytes (truncated after it was opened?)`,
+      );
+    if (!LITTLE_ENDIAN) {
+      const view = new DataView(data.buffer);
+      for (let i = 0; i < count; i++) data[i] = view.getFloat32(4 * i, true);
+    }
     const tensor = new Tensor(shape, permuteHeads ? metaToHfRows(data, shape, permuteHeads) : data);
     expectFiniteWeights(this.path, name, tensor);
     return tensor;
@@ -134,6 +148,37 @@ export class Llama2cCheckpoint implements TensorSource {
     if (p === undefined) throw new ModelFormatError(this.path, `has no tensor '${name}'`);
     return p;
   }
+}
+
+/**
+ * Reads `out.length` bytes at `position` in reads of at most `chunk` bytes (a tensor of 2 GiB or more needs
+ * several). Returns the bytes read: fewer than asked only when the file ends first.
+ */
+export async function readChunked(
+  handle: Pick<FileHandle, 'read'>,
+  out: Uint8Array,
+  position: number,
+  chunk: number = READ_CHUNK_BYTES,
+): Promise<number> {
+  let done = 0;
+  while (done < out.length) {
+    const { bytesRead } = await handle.read(out, done, Math.min(chunk, out.length - done), position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
+}
+
+/** The size in bytes a v0 or v1 file of this config has: the header, every weight, v0's RoPE tables. */
+function expectedSize(c: LlamaConfig, version: 0 | 1): number {
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  const perLayer =
+    2 * c.hiddenSize + 2 * q * c.hiddenSize + 2 * kv * c.hiddenSize + 3 * c.intermediateSize * c.hiddenSize;
+  const embed = c.vocabSize * c.hiddenSize;
+  let floats = c.numLayers * perLayer + c.hiddenSize + embed + (c.tieWordEmbeddings ? 0 : embed);
+  if (version === 0) floats += c.maxPositionEmbeddings * c.headDim; // freq_cis_real and _imag, headDim/2 each
+  return (version === 1 ? V1_HEADER_BYTES : V0_HEADER_BYTES) + 4 * floats;
 }
 
 /** Where every tensor sits in a v0 or v1 file, and where the file must end. */

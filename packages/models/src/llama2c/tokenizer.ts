@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { ModelFormatError } from '../tensor-source.js';
 
 /**
  * The llama2.c tokenizer: `tokenizer.bin` as Karpathy's llama2.c `run.c` reads it (`build_tokenizer`), and
@@ -16,13 +17,13 @@ const BYTE_FALLBACK_OFFSET = 3;
 /** run.c's merge loop starts from `best_score = -1e10` and takes a pair only if its score is strictly greater. */
 const MERGE_SCORE_FLOOR = -1e10;
 
-/** A tokenizer.bin that llama2.c could not read (or would read into garbage): names the file, token and offset. */
-export class TokenizerFormatError extends Error {
-  constructor(
-    readonly file: string,
-    problem: string,
-  ) {
-    super(`${file}: ${problem}`);
+/**
+ * A tokenizer.bin that llama2.c could not read (or would read into garbage): names the file, token and offset.
+ * A {@link ModelFormatError}, so whatever reports bad model files (the CLI's exit 2) reports it too.
+ */
+export class TokenizerFormatError extends ModelFormatError {
+  constructor(file: string, problem: string) {
+    super(file, problem);
     this.name = 'TokenizerFormatError';
   }
 }
@@ -178,7 +179,7 @@ export class Llama2cTokenizer {
   /** Reads and parses a tokenizer.bin file; errors name the path. */
   static async load(path: string, vocabSize = 32000): Promise<Llama2cTokenizer> {
     const bytes = await readFile(path).catch((err: NodeJS.ErrnoException) => {
-      throw new Error(`${path}: cannot read tokenizer: ${err.code ?? err.message}`, { cause: err });
+      throw new TokenizerFormatError(path, `cannot read tokenizer: ${err.code ?? err.message}`);
     });
     return Llama2cTokenizer.parse(bytes, vocabSize, path);
   }
@@ -223,6 +224,9 @@ export class Llama2cTokenizer {
       pieces.push(bytes.slice(offset, offset + len));
       offset += len;
     }
+    // encode() and decode() use ids 1 and 2 (BOS, EOS) whatever the file holds
+    if (vocabSize <= EOS_ID)
+      fail(`a vocabulary of ${vocabSize} tokens has no BOS (${BOS_ID}) and EOS (${EOS_ID}) tokens`);
     return new Llama2cTokenizer(file, maxTokenLength, pieces, scores, Llama2cTokenizer.lookupTable(pieces));
   }
 
