@@ -9,9 +9,12 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common.h"
@@ -30,8 +33,19 @@ constexpr size_t kPoolLimitBytes = size_t{1} << 30;       // freed buffers kept 
 
 struct Buffer {
   void* ptr = nullptr;
-  size_t bytes = 0;
+  size_t bytes = 0;     // what was asked for: the bounds every access is checked against
+  size_t capacity = 0;  // what was allocated: the size class (sizeClass) the pool files it under
 };
+
+// The pool's size classes: 64-byte steps up to 4 KiB, then 8 steps per doubling (at most 12.5% unused). A
+// tensor that grows by a row per token (the KV cache) then reuses the buffer freed a step or two before instead
+// of asking the system for fresh pages every token, and the pool holds a few dozen sizes, not one per length.
+size_t sizeClass(size_t bytes) {
+  if (bytes <= 4096) return (bytes + 63) / 64 * 64;
+  const int top = 63 - __builtin_clzll(bytes);  // 2^top ≤ bytes < 2^(top+1)
+  const size_t step = size_t{1} << (top - 3);
+  return (bytes + step - 1) / step * step;
+}
 
 struct Context {
   bool open = true;
@@ -46,7 +60,28 @@ struct Context {
   int64_t pooledBuffers = 0;
   int64_t allocations = 0;  // fresh allocations from the system (not from the free list)
   Scratch z, w, aux;
+  // BLAST factors in the decode layout, by (B, C, D, direction); dropped when any of the three is freed
+  std::map<std::tuple<int64_t, int64_t, int64_t, bool>, std::unique_ptr<PackedBlast>> packs;
+  std::unordered_set<int64_t> packedIds;
+  size_t packedBytes = 0;
 };
+
+// Forgets the packed copies made from buffer `id` (it is being freed: a new buffer may reuse the id's memory).
+void dropPacks(Context& c, int64_t id) {
+  if (c.packedIds.count(id) == 0) return;
+  c.packedIds.clear();
+  c.packedBytes = 0;
+  for (auto it = c.packs.begin(); it != c.packs.end();) {
+    const auto& [B, C, D, t] = it->first;
+    if (B == id || C == id || D == id) {
+      it = c.packs.erase(it);
+      continue;
+    }
+    c.packedIds.insert({B, C, D});
+    c.packedBytes += it->second->bytes;
+    ++it;
+  }
+}
 
 const napi_type_tag kContextTag = {0x3c5e1d2b9a7f4e01ULL, 0x8b6d2f0e1c4a7359ULL};
 
@@ -63,6 +98,9 @@ void releaseContext(Context& c) {
   for (auto& entry : c.buffers) alignedFree(entry.second.ptr);
   c.buffers.clear();
   c.liveBytes = 0;
+  c.packs.clear();
+  c.packedIds.clear();
+  c.packedBytes = 0;
   trimPool(c);
   c.z.release();
   c.w.release();
@@ -81,19 +119,20 @@ void finalizeContext(napi_env, void* data, void*) {
 
 int64_t allocBuffer(Context& c, size_t bytes) {
   void* ptr = nullptr;
-  auto it = c.freeList.find(bytes);
+  const size_t capacity = sizeClass(bytes);
+  auto it = c.freeList.find(capacity);
   if (it != c.freeList.end() && !it->second.empty()) {
     ptr = it->second.back();
     it->second.pop_back();
-    c.pooledBytes -= static_cast<int64_t>(bytes);
+    c.pooledBytes -= static_cast<int64_t>(capacity);
     c.pooledBuffers--;
   } else {
-    ptr = alignedAlloc(bytes);
+    ptr = alignedAlloc(capacity);
     c.allocations++;
   }
   const int64_t id = c.nextId++;
-  c.buffers[id] = Buffer{ptr, bytes};
-  c.liveBytes += static_cast<int64_t>(bytes);
+  c.buffers[id] = Buffer{ptr, bytes, capacity};
+  c.liveBytes += static_cast<int64_t>(capacity);
   c.peakBytes = std::max(c.peakBytes, c.liveBytes);
   return id;
 }
@@ -103,13 +142,14 @@ void freeBuffer(Context& c, int64_t id) {
   if (it == c.buffers.end()) throw Error("free: buffer #" + std::to_string(id) + " does not exist");
   const Buffer buf = it->second;
   c.buffers.erase(it);
-  c.liveBytes -= static_cast<int64_t>(buf.bytes);
-  if (static_cast<size_t>(c.pooledBytes) + buf.bytes > kPoolLimitBytes) {
+  dropPacks(c, id);
+  c.liveBytes -= static_cast<int64_t>(buf.capacity);
+  if (static_cast<size_t>(c.pooledBytes) + buf.capacity > kPoolLimitBytes) {
     alignedFree(buf.ptr);
     return;
   }
-  c.freeList[buf.bytes].push_back(buf.ptr);
-  c.pooledBytes += static_cast<int64_t>(buf.bytes);
+  c.freeList[buf.capacity].push_back(buf.ptr);
+  c.pooledBytes += static_cast<int64_t>(buf.capacity);
   c.pooledBuffers++;
 }
 
@@ -353,7 +393,7 @@ napi_value Stats(Args& a) {
   setProperty(env, out, "peakBytes", numberValue(env, static_cast<double>(c.peakBytes)));
   setProperty(env, out, "pooledBytes", numberValue(env, static_cast<double>(c.pooledBytes)));
   setProperty(env, out, "pooledBuffers", numberValue(env, static_cast<double>(c.pooledBuffers)));
-  const size_t scratch = c.z.bytes() + c.w.bytes() + c.aux.bytes() + c.pool->scratchBytes();
+  const size_t scratch = c.z.bytes() + c.w.bytes() + c.aux.bytes() + c.pool->scratchBytes() + c.packedBytes;
   setProperty(env, out, "scratchBytes", numberValue(env, static_cast<double>(scratch)));
   setProperty(env, out, "allocations", numberValue(env, static_cast<double>(c.allocations)));
   setProperty(env, out, "threads", numberValue(env, c.pool->size()));
@@ -483,7 +523,22 @@ napi_value Blast(Args& a) {
   const float* D = floats(c, a.integer(5, "D"), 0, mul(s.b, s.b, s.r), "blastForward D");
   mul(s.N, s.b, s.r);
   if (mode == 1 && s.N > 8) throw Error("blastForward: the fused path takes at most 8 rows, got " + std::to_string(s.N));
-  blastForward(*c.pool, c.z, c.w, s, x, B, C, D, y, static_cast<int>(mode));
+  if (mode == 1 || (mode == 0 && s.N <= 8)) {
+    // decode: from the factors packed for it on first use (weights do not change: tensors are immutable)
+    const auto key = std::make_tuple(a.integer(3, "B"), a.integer(4, "C"), a.integer(5, "D"), s.transpose);
+    auto found = c.packs.find(key);
+    if (found == c.packs.end()) {
+      auto pk = std::make_unique<PackedBlast>();
+      packBlast(s, B, C, D, *pk);
+      c.packedBytes += pk->bytes;
+      c.packedIds.insert({std::get<0>(key), std::get<1>(key), std::get<2>(key)});
+      found = c.packs.emplace(key, std::move(pk)).first;
+    }
+    float* Z = c.z.floats(static_cast<size_t>(mul(s.N, s.b, found->second->r8)) + 16);
+    blastDecodePacked(*c.pool, s, *found->second, x, Z, y);
+    return undefinedValue(a.env());
+  }
+  blastForward(*c.pool, c.z, c.w, s, x, B, C, D, y, 2);
   return undefinedValue(a.env());
 }
 

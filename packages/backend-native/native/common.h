@@ -132,6 +132,27 @@ struct BlastShape {
 // mode 0: fused when N ≤ 8, else three passes; 1: fused; 2: three passes.
 void blastForward(ThreadPool& pool, Scratch& z, Scratch& w, const BlastShape& s, const float* x, const float* B,
                   const float* C, const float* D, float* y, int mode);
+// One BLAST layer's factors in the decode layout, made once on first use and kept with the tensors: the
+// input-side factor as b matrices [inBlock × r8] and the output-side one as b matrices [r8 × out8], each in
+// panels of 64 columns (kernels.cc), so every stage is a stream of vector multiply-adds with no horizontal
+// sums; the couplings as [out block][in block][r8]. r8 and out8 are r and the output block padded with zeros
+// to a multiple of 8 floats.
+struct PackedBlast {
+  int64_t b = 0, inBlock = 0, outBlock = 0, r = 0, r8 = 0, out8 = 0;
+  float* in = nullptr;
+  float* mix = nullptr;
+  float* out = nullptr;
+  size_t bytes = 0;
+  PackedBlast() = default;
+  PackedBlast(const PackedBlast&) = delete;
+  PackedBlast& operator=(const PackedBlast&) = delete;
+  ~PackedBlast();
+};
+void packBlast(const BlastShape& s, const float* B, const float* C, const float* D, PackedBlast& pk);
+// y = A·x (or Aᵀ·x) for N ≤ 8 rows from the packed factors; Z is scratch of b·N·r8 floats.
+void blastDecodePacked(ThreadPool& pool, const BlastShape& s, const PackedBlast& pk, const float* x, float* Z,
+                       float* y);
+
 void monarchForward(ThreadPool& pool, Scratch& zs, Scratch& gs, int64_t N, int64_t b, int64_t p, int64_t q,
                     int64_t br, const float* x, const float* L, const float* R, float* y);
 

@@ -145,41 +145,9 @@ void blastForward(ThreadPool& pool, Scratch& zs, Scratch& ws, const BlastShape& 
   const int64_t m = b * p, n = b * q;
   const int64_t nIn = s.transpose ? m : n;
   const int64_t nOut = s.transpose ? n : m;
-  const int64_t inBlock = s.transpose ? p : q;
-  const int64_t outBlock = s.transpose ? q : p;
   if (N == 0 || nOut == 0) return;
   float* Z = zs.floats(static_cast<size_t>(b * N * r) + 1);
-  const bool fused = mode == 1 || (mode == 0 && N <= 8);
-  if (fused) {
-    if (N > 8) throw Error("blastForward: the fused decode path takes at most 8 rows");
-    // 1. z_j = x_j·V_j (or x_i·U_i): each block of C (B) read once for all N rows
-    auto stage1 = [&](int64_t j, int) {
-      const float* xj = x + j * inBlock;
-      if (s.transpose)
-        smallNN(N, 0, r, p, xj, nIn, B + j * p * r, r, Z + j * N * r, r, false);
-      else
-        smallNT(N, 0, r, q, xj, nIn, C + j * r * q, q, Z + j * N * r, r, false);
-    };
-    // 2 and 3 per output block: w_i mixed into the worker's scratch (it stays in cache), then y_i = w_i·U_iᵀ
-    auto stage23 = [&](int64_t i, int worker) {
-      float* w = pool.workerScratch(worker, 0).floats(static_cast<size_t>(N * r) + 1);
-      mixBlock(s, i, Z, D, w);
-      if (s.transpose)
-        smallNN(N, 0, q, r, w, r, C + i * r * q, q, y + i * q, nOut, false);
-      else
-        smallNT(N, 0, p, r, w, r, B + i * p * r, r, y + i * p, nOut, false);
-    };
-    const double macs = static_cast<double>(N) * r * (static_cast<double>(m) + n + b * b);
-    if (macs < 65536 || pool.size() == 1) {
-      for (int64_t j = 0; j < b; ++j) stage1(j, 0);
-      for (int64_t i = 0; i < b; ++i) stage23(i, 0);
-    } else {
-      pool.parallelFor(b, stage1);
-      pool.parallelFor(b, stage23);
-    }
-    (void)outBlock;
-    return;
-  }
+  (void)mode;  // the fused decode (N ≤ 8) runs from packed factors: blastDecodePacked
   float* W = ws.floats(static_cast<size_t>(b * N * r) + 1);
   // 1. z_j = x_j·V_j = x_j·C_jᵀ (for Aᵀ: z_i = x_i·U_i = x_i·B_i)
   gemmBatch(pool, b, [&](int64_t j) {
@@ -198,6 +166,140 @@ void blastForward(ThreadPool& pool, Scratch& zs, Scratch& ws, const BlastShape& 
                ? Gemm{N, q, r, W + i * N * r, r, false, C + i * r * q, q, false, y + i * q, nOut, false}
                : Gemm{N, p, r, W + i * N * r, r, false, B + i * p * r, r, true, y + i * p, nOut, false};
   });
+}
+
+
+// ---- BLAST decode from packed factors ---------------------------------------------------------------------
+
+PackedBlast::~PackedBlast() {
+  alignedFree(in);
+  alignedFree(mix);
+  alignedFree(out);
+}
+
+namespace {
+
+// Packed factors are stored in panels of kPanel columns: panel P holds columns [P·kPanel, …) of every row
+// contiguously, so a decode pass over one panel streams memory in order (row-major rows of a few thousand
+// floats would be read with a ~4 KiB stride, which thrashes cache sets and the prefetcher).
+constexpr int64_t kPanel = 64;
+
+// Where element (row, col) of a rows × width matrix (width a multiple of 8) lies in the panel layout.
+inline int64_t panelOffset(int64_t row, int64_t col, int64_t rows, int64_t width) {
+  const int64_t c0 = col / kPanel * kPanel;
+  return c0 * rows + row * std::min(kPanel, width - c0) + (col - c0);
+}
+
+}  // namespace
+
+void packBlast(const BlastShape& s, const float* B, const float* C, const float* D, PackedBlast& pk) {
+  const int64_t b = s.b, p = s.p, q = s.q, r = s.r;
+  pk.b = b;
+  pk.r = r;
+  pk.r8 = (r + 7) / 8 * 8;
+  pk.inBlock = s.transpose ? p : q;
+  pk.outBlock = s.transpose ? q : p;
+  pk.out8 = (pk.outBlock + 7) / 8 * 8;
+  const size_t inCount = static_cast<size_t>(b * pk.inBlock * pk.r8);
+  const size_t mixCount = static_cast<size_t>(b * b * pk.r8);
+  const size_t outCount = static_cast<size_t>(b * pk.r8 * pk.out8);
+  pk.in = static_cast<float*>(alignedAlloc(inCount * 4 + 64));
+  pk.mix = static_cast<float*>(alignedAlloc(mixCount * 4 + 64));
+  pk.out = static_cast<float*>(alignedAlloc(outCount * 4 + 64));
+  pk.bytes = (inCount + mixCount + outCount) * 4;
+  std::fill(pk.in, pk.in + inCount, 0.0f);
+  std::fill(pk.mix, pk.mix + mixCount, 0.0f);
+  std::fill(pk.out, pk.out + outCount, 0.0f);
+  for (int64_t j = 0; j < b; ++j)
+    for (int64_t k = 0; k < pk.inBlock; ++k)
+      for (int64_t c = 0; c < r; ++c)
+        // in_j[k][c]: V_j[k][c] = C[j][c][k], or for Aᵀ U_j[k][c] = B[j][k][c]
+        pk.in[j * pk.inBlock * pk.r8 + panelOffset(k, c, pk.inBlock, pk.r8)] =
+            s.transpose ? B[(j * p + k) * r + c] : C[(j * r + c) * q + k];
+  for (int64_t o = 0; o < b; ++o)
+    for (int64_t i = 0; i < b; ++i)
+      for (int64_t c = 0; c < r; ++c)
+        pk.mix[(o * b + i) * pk.r8 + c] = D[(s.transpose ? (i * b + o) : (o * b + i)) * r + c];
+  for (int64_t o = 0; o < b; ++o)
+    for (int64_t c = 0; c < r; ++c)
+      for (int64_t e = 0; e < pk.outBlock; ++e)
+        // out_o[c][e]: U_o[e][c] = B[o][e][c], or for Aᵀ V_oᵀ[c][e] = C[o][c][e]
+        pk.out[o * pk.r8 * pk.out8 + panelOffset(c, e, pk.r8, pk.out8)] =
+            s.transpose ? C[(o * r + c) * q + e] : B[(o * p + e) * r + c];
+}
+
+namespace {
+
+// acc[0..NV) += a · rows[k][0..8·NV) over k, rows `stride` floats apart; then stored to dst.
+template <int NV>
+inline void axpyRows(const float* coef, int64_t count, const float* rows, int64_t stride, float* dst) {
+  v8 acc[NV];
+  for (int v = 0; v < NV; ++v) acc[v] = splat(0);
+  for (int64_t k = 0; k < count; ++k) {
+    const v8 a = splat(coef[k]);
+    const float* row = rows + k * stride;
+    for (int v = 0; v < NV; ++v) acc[v] += a * load8(row + 8 * v);
+  }
+  for (int v = 0; v < NV; ++v) store8(dst + 8 * v, acc[v]);
+}
+
+// dst[0..width) = Σ_k coef[k] · M[k][0..width) for M (`rows` × width, width a multiple of 8) in the panel
+// layout; only the first `count` rows are read (the others are zero padding).
+void axpyPanels(const float* coef, int64_t count, const float* M, int64_t rows, int64_t width, float* dst) {
+  for (int64_t c0 = 0; c0 < width; c0 += kPanel) {
+    const int64_t w = std::min(kPanel, width - c0);
+    const float* r0 = M + c0 * rows;
+    const int64_t stride = w;
+    float* d = dst + c0;
+    switch (w / 8) {
+      case 8: axpyRows<8>(coef, count, r0, stride, d); break;
+      case 7: axpyRows<7>(coef, count, r0, stride, d); break;
+      case 6: axpyRows<6>(coef, count, r0, stride, d); break;
+      case 5: axpyRows<5>(coef, count, r0, stride, d); break;
+      case 4: axpyRows<4>(coef, count, r0, stride, d); break;
+      case 3: axpyRows<3>(coef, count, r0, stride, d); break;
+      case 2: axpyRows<2>(coef, count, r0, stride, d); break;
+      default: axpyRows<1>(coef, count, r0, stride, d); break;
+    }
+  }
+}
+
+}  // namespace
+
+void blastDecodePacked(ThreadPool& pool, const BlastShape& s, const PackedBlast& pk, const float* x, float* Z,
+                       float* y) {
+  const int64_t N = s.N, b = pk.b, r8 = pk.r8;
+  const int64_t nIn = b * pk.inBlock, nOut = b * pk.outBlock;
+  if (N > 8) throw Error("blastForward: the fused decode path takes at most 8 rows");
+  // 1. z_j[t] = Σ_k x_j[t][k] · in_j[k]: each input block's factor read once per row, contiguously
+  auto stage1 = [&](int64_t j, int) {
+    for (int64_t t = 0; t < N; ++t)
+      axpyPanels(x + t * nIn + j * pk.inBlock, pk.inBlock, pk.in + j * pk.inBlock * r8, pk.inBlock, r8,
+                 Z + (j * N + t) * r8);
+  };
+  // 2 and 3 per output block: w = Σ_i s_oi ⊙ z_i in the worker's scratch, then y_o = Σ_c w[c] · out_o[c]
+  auto stage23 = [&](int64_t o, int worker) {
+    float* w = pool.workerScratch(worker, 0).floats(static_cast<size_t>(r8 + pk.out8) + 16);
+    float* yo = w + r8;
+    for (int64_t t = 0; t < N; ++t) {
+      std::fill(w, w + r8, 0.0f);
+      for (int64_t i = 0; i < b; ++i) {
+        const float* d = pk.mix + (o * b + i) * r8;
+        const float* z = Z + (i * N + t) * r8;
+        for (int64_t c = 0; c < r8; c += 8) store8(w + c, load8(w + c) + load8(d + c) * load8(z + c));
+      }
+      axpyPanels(w, pk.r, pk.out + o * r8 * pk.out8, r8, pk.out8, yo);
+      std::memcpy(y + t * nOut + o * pk.outBlock, yo, static_cast<size_t>(pk.outBlock) * 4);
+    }
+  };
+  const double macs = static_cast<double>(N) * pk.r * (static_cast<double>(nIn) + nOut + b * b);
+  if (macs < 262144 || pool.size() == 1) {
+    for (int64_t j = 0; j < b; ++j) stage1(j, 0);
+    for (int64_t o = 0; o < b; ++o) stage23(o, 0);
+  } else {
+    pool.parallelFor(b, stage1);
+    pool.parallelFor(b, stage23);
+  }
 }
 
 void monarchForward(ThreadPool& pool, Scratch& zs, Scratch& gs, int64_t N, int64_t b, int64_t p, int64_t q,
