@@ -72,6 +72,12 @@ export const SUITES: Record<string, Suite> = {
     run: async ({ quick }) =>
       asResult(await (await import('./suites/models-cpu.js')).runModelsCpu({ quick })),
   },
+  'onnx-cpu': {
+    description:
+      'stories15M exported to ONNX, dense vs BLAST-50%, on onnxruntime-node (1 and 2 threads): decode tok/s, 256-token prefill; 4096² BLAST layer per mixing formulation vs dense MatMul, N = 1 and 256',
+    run: async ({ quick, log }) =>
+      asResult(await (await import('./suites/onnx-cpu.js')).runOnnxCpu({ quick, log })),
+  },
   'quality-cpu': {
     description: 'stories15M at 20% and 50% reduction, every structure: perplexity, KL, top-1 (~12 min)',
     run: async ({ quick }) =>

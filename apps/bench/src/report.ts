@@ -338,23 +338,46 @@ export function renderSuite(r: Json): { title: string; html: string; markdown: s
       };
     }
     case 'quality-cpu': {
+      // older reports have no intervals: show the point estimate alone
+      const ci = (v: number, range?: number[]) => (range ? `${v} [${range[0]}, ${range[1]}]` : v);
       const t = table(
-        ['method', 'reduction', 'params kept', 'in-domain ppl', 'KL', 'top-1', 'Moby Dick ppl', 'compress s'],
         [
-          ['dense', '0%', '100%', r.dense.inDomain.perplexity, 0, '100%', r.dense.mobyDick.perplexity, '–'],
+          'method',
+          'reduction',
+          'params kept',
+          'in-domain ppl',
+          'KL',
+          'top-1',
+          'Moby Dick ppl',
+          'Moby KL',
+          'compress s',
+        ],
+        [
+          [
+            'dense',
+            '0%',
+            '100%',
+            r.dense.inDomain.perplexity,
+            0,
+            '100%',
+            r.dense.mobyDick.perplexity,
+            0,
+            '–',
+          ],
           ...r.results.map((x: Json) => [
             x.method,
             percent(x.reduction, 0),
             percent(x.parameterRatio),
-            x.inDomain.perplexity,
-            x.inDomain.klDivergence,
+            ci(x.inDomain.perplexity, x.inDomain.perplexityCi),
+            ci(x.inDomain.klDivergence, x.inDomain.klDivergenceCi),
             percent(x.inDomain.top1Agreement),
-            x.mobyDick.perplexity,
+            ci(x.mobyDick.perplexity, x.mobyDick.perplexityCi),
+            ci(x.mobyDick.klDivergence, x.mobyDick.klDivergenceCi),
             x.secondsToCompress,
           ]),
         ],
       );
-      const note = `In-domain text: ${r.texts.inDomain}. KL and top-1 agreement against the dense model on the same windows.`;
+      const note = `In-domain text: ${r.texts.inDomain}. KL and top-1 agreement against the dense model on the same windows${r.intervals ? `; [intervals]: ${r.intervals}` : ''}.`;
       return {
         title: `Compression quality: ${r.model}, no re-training`,
         html: `<p>${escapeHtml(note)}</p>${t.html}`,
@@ -375,6 +398,8 @@ export function renderSuite(r: Json): { title: string; html: string; markdown: s
       );
       return { title: `Inference speed: ${r.model} on ${r.backend}`, html: t.html, markdown: t.markdown };
     }
+    case 'cpu-native':
+      return renderCpuNative(r);
     case 'kernels':
       return renderKernels(r);
     case 'gpu-layers':
@@ -498,6 +523,87 @@ export function renderSuite(r: Json): { title: string; html: string; markdown: s
 }
 
 /** The GPU layer benchmark: our kernels beside the PyTorch reference, the GEMM, the model, the targets. */
+/** An anchor's figure, or why it was not measured (kept short in a table cell). */
+const anchorCell = (v: Json, unit = ''): Cell =>
+  typeof v === 'number' ? `${formatNumber(v)}${unit}` : v?.reason ? 'not measured' : '–';
+
+function renderCpuNative(r: Json): { title: string; html: string; markdown: string } {
+  const title = 'Native CPU backend against the anchors (issue 16)';
+  if (!r.available) {
+    const text = `Not measured: the native backend is not available here (${r.reason}).`;
+    return { title, html: `<p>${escapeHtml(text)}</p>`, markdown: text };
+  }
+  const gemm = table(
+    [
+      'n (square GEMM)',
+      'native 1 thread GFLOP/s',
+      'native 2 threads',
+      'NumPy 1 thread',
+      'NumPy 2 threads',
+      'native/NumPy 1 thread',
+      'TS reference',
+    ],
+    r.gemm.map((g: Json) => [
+      `${g.n}³`,
+      g.native1Thread,
+      g.native2Threads,
+      anchorCell(g.numpy1Thread),
+      anchorCell(g.numpy2Threads),
+      g.vsNumpy1Thread === null ? '–' : `${formatNumber(g.vsNumpy1Thread)}×`,
+      g.reference ?? '–',
+    ]),
+  );
+  const layers = table(
+    ['threads', 'N', 'dense ms', 'BLAST ms', 'BLAST vs dense', 'onnxruntime ms', 'dense vs onnxruntime'],
+    r.layers.results.map((x: Json) => [
+      x.threads,
+      x.N,
+      x.denseMs,
+      x.blastMs,
+      `${formatNumber(x.blastVsDense)}×`,
+      x.onnxruntimeMs === undefined ? '–' : anchorCell(x.onnxruntimeMs),
+      x.denseVsOnnxruntime === undefined ? '–' : `${formatNumber(x.denseVsOnnxruntime)}×`,
+    ]),
+  );
+  const d = r.decode;
+  const decode = table(
+    ['model', 'threads', 'tokens', 'tokens/s'],
+    [
+      ...d.results.map((x: Json) => [x.model, x.threads, x.tokens, x.tokensPerSecond]),
+      ...d.llama2c.map((a: Json) => [
+        'llama2.c run.c (dense)',
+        a.threads,
+        d.steps,
+        a.measured ? formatNumber(a.tokensPerSecond) : 'not measured',
+      ]),
+    ],
+  );
+  const notMeasured = [
+    ...r.gemm.flatMap((g: Json) => [g.numpy1Thread, g.numpy2Threads]),
+    ...r.layers.results.map((x: Json) => x.onnxruntimeMs),
+    ...d.llama2c,
+  ]
+    .filter((v: Json) => v && typeof v === 'object' && v.measured === false)
+    .map((v: Json) => v.reason);
+  const notes = [
+    `Engines: ${r.backends.native1Thread.engine}; ${r.backends.native2Threads.engine}; the reference is ${r.backends.reference.engine}.`,
+    `Layer ${r.layers.dim}², BLAST b=${r.layers.blocks}, r=${r.layers.rank} (${percent(r.layers.blastParameterShare)} of the dense parameters); dense is x·Wᵀ, onnxruntime-node runs the same MatMul on the same thread count.`,
+    `stories15M greedy decode, ${d.steps} tokens, tokens/s after the first (as run.c counts): dense native vs llama2.c on 1 thread ${d.denseVsLlama2c1Thread === null ? 'not measured' : `${formatNumber(d.denseVsLlama2c1Thread)}×`}; BLAST-50% (decoder linears, 16 blocks) vs dense native ${formatNumber(d.blastVsDense1Thread)}× on 1 thread, ${formatNumber(d.blastVsDense2Threads)}× on 2; native vs the TypeScript reference ${formatNumber(d.nativeVsReference)}×; native greedy tokens ${d.nativeMatchesReference ? 'equal' : 'DIFFER FROM'} the reference's.`,
+    `Memory: RSS over ${r.memory.steps} decode steps ${r.memory.rssMiB[Math.min(1, r.memory.rssMiB.length - 1)]} → ${r.memory.rssMiB.at(-1)} MiB (${percent(r.memory.growth)}).`,
+    ...(r.factorize
+      ? [
+          `Factorization 1024², b=16, r=256 on native (2 threads): faithful PrecGD ${r.factorize.faithful.seconds} s to error ${r.factorize.faithful.relativeError}; the fast solver reaches it in ${r.factorize.fastSecondsToFaithfulError ?? '–'} s (the TypeScript reference's fast solver: ${r.factorize.referenceFastSecondsToError} s).`,
+        ]
+      : []),
+    ...[...new Set(notMeasured)].map((why) => `Not measured: ${why}.`),
+  ];
+  return {
+    title,
+    html: `${gemm.html}${layers.html}${decode.html}${notes.map((n) => `<p>${escapeHtml(n)}</p>`).join('')}`,
+    markdown: [gemm.markdown, layers.markdown, decode.markdown, ...notes].join('\n\n'),
+  };
+}
+
 function renderGpuLayers(r: Json): { title: string; html: string; markdown: string } {
   const us = (s: number | undefined) => (s === undefined ? '–' : Number((s * 1e6).toPrecision(3)));
   const torchRow = (x: Json, dtype: string) =>

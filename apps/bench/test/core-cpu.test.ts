@@ -46,23 +46,25 @@ describe('quality-cpu benchmark suite', () => {
   it('compares every structure with the dense model on the same windows, in quick mode', async () => {
     const { runQualityCpu } = await import('../src/suites/quality-cpu.js');
     const result = await runQualityCpu({ quick: true });
+    const labels = [
+      'blast',
+      'blast-data',
+      'blast-data (block-diagonal covariance)',
+      'lowrank',
+      'svd-llm',
+      'rom',
+      'monarch',
+      'block-diag',
+    ];
     expect(result.results.map((r) => `${r.method}@${r.reduction}`)).toEqual([
-      'blast@0.2',
-      'blast-data@0.2',
-      'lowrank@0.2',
-      'rom@0.2',
-      'monarch@0.2',
-      'block-diag@0.2',
-      'blast@0.5',
-      'blast-data@0.5',
-      'lowrank@0.5',
-      'rom@0.5',
-      'monarch@0.5',
-      'block-diag@0.5',
+      ...labels.map((l) => `${l}@0.2`),
+      ...labels.map((l) => `${l}@0.5`),
     ]);
     for (const r of result.results) {
       expect(r.inDomain.klDivergence).toBeGreaterThan(0);
       expect(r.inDomain.top1Agreement).toBeLessThanOrEqual(1);
+      expect(r.inDomain.klDivergenceCi[0]).toBeLessThanOrEqual(r.inDomain.klDivergence);
+      expect(r.inDomain.klDivergenceCi[1]).toBeGreaterThanOrEqual(r.inDomain.klDivergence);
       expect(r.parameters).toBeLessThan(result.dense.parameters);
     }
   }, 300_000);

@@ -260,12 +260,22 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     .option('--resume', 'continue an interrupted run from <out>.checkpoints')
     .option(
       '--calibration <text>',
-      "blast-data, rom: a .txt file, 'moby-dick', 'in-domain' (decoders with a tokenizer) or 'random' (seeded inputs, any model)",
+      "blast-data, svd-llm, rom: a .txt file, 'moby-dick', 'in-domain' (decoders with a tokenizer) or 'random' (seeded inputs, any model)",
     )
     .option(
       '--calibration-tokens <n>',
       'calibration tokens (default 512), or ViT/DiT samples (8)',
       positiveInt,
+    )
+    .option(
+      '--sequential',
+      'calibrate each block on the model with the blocks before it already compressed (Llama; as ROM does)',
+    )
+    .addOption(
+      new Option(
+        '--covariance <c>',
+        'blast-data: the whole input covariance (default full), or only its diagonal blocks',
+      ).choices(['full', 'block-diagonal']),
     )
     .option('--compare', 'compare with the dense model (as eval --reference; Llama: also greedy text)')
     .option('--json', 'print one JSON object')
@@ -372,11 +382,21 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
   program
     .command('export')
     .description(
-      'Re-save a compressed model folder: dense weights (--dense) or the BLAST reference format (--reference).',
+      'Re-save a compressed model folder: dense weights (--dense), the BLAST reference format (--reference), or ONNX for onnxruntime and transformers.js (--onnx).',
     )
-    .argument('<dir>', 'a folder written by blastkit compress (any architecture)')
+    .argument('<dir>', 'a folder written by blastkit compress (any architecture); for --onnx any Llama model')
     .option('--dense', 'multiply the factors back out, under the original names and layout')
     .option('--reference', "the reference implementation's blast_llama format (Llama, BLAST only)")
+    .option(
+      '--onnx',
+      'a transformers.js folder with onnx/model.onnx (Llama; structured layers kept as ONNX ops)',
+    )
+    .addOption(
+      new Option('--onnx-dtype <d>', 'weights of --onnx').choices(['fp32', 'q8', 'q4']).default('fp32'),
+    )
+    .addOption(
+      new Option('--mixing <m>', 'BLAST mixing of --onnx').choices(['matmul', 'mul-reducesum', 'einsum']),
+    )
     .addOption(
       new Option('--dtype <d>', 'storage dtype for --reference').choices(['F16', 'F32']).default('F16'),
     )
@@ -385,13 +405,23 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     .action(
       async (
         dir: string,
-        opts: { dense?: boolean; reference?: boolean; dtype: 'F16' | 'F32'; out: string; json?: boolean },
+        opts: {
+          dense?: boolean;
+          reference?: boolean;
+          onnx?: boolean;
+          onnxDtype: 'fp32' | 'q8' | 'q4';
+          mixing?: 'matmul' | 'mul-reducesum' | 'einsum';
+          dtype: 'F16' | 'F32';
+          out: string;
+          json?: boolean;
+        },
       ) => {
         const r = await runExport({ dir, ...opts });
+        const size = 'onnx' in r && r.onnx ? `, ${r.onnx.model} ${r.onnx.dtype} ${r.onnx.bytes} bytes` : '';
         io.out(
           opts.json
             ? `${JSON.stringify(r)}\n`
-            : `wrote ${r.out} (${r.format}, ${r.modules} structured modules)\n`,
+            : `wrote ${r.out} (${r.format}, ${r.modules} structured modules${size})\n`,
         );
       },
     );

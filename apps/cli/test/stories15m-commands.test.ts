@@ -119,6 +119,35 @@ describe('blastkit generate / eval on stories15M', () => {
     );
   }, 180_000);
 
+  it('compress --method svd-llm --sequential: low-rank budget, calibrated block by block, recorded as such', async () => {
+    const common = {
+      model: 'stories15M',
+      ratio: 0.5,
+      layers: [0, 1],
+      targetModules: ['mlp.down_proj'],
+      calibration: 'in-domain',
+      calibrationTokens: 128,
+    };
+    const seq = await runCompress({
+      ...common,
+      method: 'svd-llm',
+      sequential: true,
+      out: join(dir, 'svd-seq'),
+    });
+    const par = await runCompress({ ...common, method: 'svd-llm', out: join(dir, 'svd-par') });
+    expect(seq.modules.map((m) => [m.kind, m.rank])).toEqual([
+      ['low-rank', 104],
+      ['low-rank', 104],
+    ]);
+    expect(seq.blocks).toBeNull();
+    // block 0 saw the dense inputs either way; block 1 saw the compressed block 0's
+    expect(seq.modules[0].relativeError).toBeCloseTo(par.modules[0].relativeError, 6);
+    expect(seq.modules[1].relativeError).not.toBeCloseTo(par.modules[1].relativeError, 6);
+    await expect(
+      runCompress({ ...common, method: 'lowrank', sequential: true, out: join(dir, 'x') }),
+    ).rejects.toThrow(/--sequential: lowrank uses no calibration/);
+  }, 180_000);
+
   it('inspect --dry-run plans per layer (uniform or allocated); compress --budget follows the plan exactly', async () => {
     const uniform = await runInspect('stories15M', { method: 'lowrank', ratio: 0.5, layers: [0] });
     expect(uniform.plan?.layers).toHaveLength(7);

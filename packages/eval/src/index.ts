@@ -36,12 +36,17 @@ export {
 } from './layer-error.js';
 export { LinearInputRecorder } from './linear-inputs.js';
 export {
+  bootstrapComparison,
+  type ComparisonIntervals,
   type ComparisonResult,
   compareModels,
+  compareModelsOnSequences,
   defaultProtocol,
   type PerplexityResult,
   perplexity,
+  summarizeWindows,
   type WindowRunOptions,
+  type WindowSums,
 } from './metrics.js';
 export {
   EVAL_METRICS,

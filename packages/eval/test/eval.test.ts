@@ -5,7 +5,14 @@ import { CpuBackend } from '@blastkit/core';
 import { lowRankFactorize } from '@blastkit/factorize';
 import { LlamaModel, openHfLlama } from '@blastkit/models';
 import { describe, expect, it } from 'vitest';
-import { compareModels, perplexity, slidingWindows } from '../src/index.js';
+import {
+  bootstrapComparison,
+  compareModels,
+  compareModelsOnSequences,
+  perplexity,
+  slidingWindows,
+  summarizeWindows,
+} from '../src/index.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'fixtures');
 const golden = JSON.parse(readFileSync(join(fixtures, 'llama-golden.json'), 'utf8'));
@@ -93,5 +100,21 @@ describe('perplexity and comparison on the tiny Llama', () => {
     expect(other.tokens).toBe(tokens.length - 1);
     expect(other.klDivergence).toBeGreaterThan(1e-4);
     expect(other.reference.perplexity).toBeCloseTo(self.reference.perplexity, 10);
+    // per-window sums add up to the totals, and the bootstrap interval brackets the point estimate
+    expect(other.windows.length).toBe(3);
+    expect(summarizeWindows(other.windows).klDivergence).toBeCloseTo(other.klDivergence, 12);
+    const ci = bootstrapComparison(other.windows, { resamples: 200, seed: 1 });
+    expect(ci.klDivergence[0]).toBeLessThanOrEqual(other.klDivergence);
+    expect(ci.klDivergence[1]).toBeGreaterThanOrEqual(other.klDivergence);
+    expect(ci.perplexity[0]).toBeLessThanOrEqual(ci.perplexity[1]);
+    expect(bootstrapComparison(other.windows, { resamples: 200, seed: 1 })).toEqual(ci);
+    // independent sequences: one entry per sequence, each sequence its own set of windows
+    const bySequence = await compareModelsOnSequences(dense, small, [tokens.slice(0, 8), tokens.slice(8)], {
+      window: 8,
+      stride: 4,
+      prefixToken: 1,
+    });
+    expect(bySequence.windows.length).toBe(2);
+    expect(bySequence.tokens).toBe(16);
   });
 });

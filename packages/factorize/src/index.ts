@@ -5,6 +5,7 @@
 export { relativeFrobeniusError } from '@blastkit/core';
 export { blockDiagonalFactorize, lowRankFactorize, monarchFactorize } from './baselines/projections.js';
 export { type RomResult, romFactorize } from './baselines/rom.js';
+export { type SvdLlmResult, svdLlmFactorize } from './baselines/svd-llm.js';
 export {
   blastDataAware,
   type DataAwareFactorization,

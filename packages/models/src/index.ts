@@ -12,6 +12,7 @@ export {
   type CompressOptions,
   type CompressResult,
   compressLinears,
+  groupByBlock,
 } from './compress/compress.js';
 export { type PlanOptions, planCompression } from './compress/plan.js';
 export { saveReferenceBlastLlama } from './compress/reference-format.js';

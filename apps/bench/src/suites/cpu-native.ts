@@ -78,7 +78,12 @@ export async function runCpuNative(options: CpuNativeOptions = {}) {
   const one = await openNative(1);
   const two = await openNative(2);
   if (!one.backend || !two.backend)
-    return { suite: 'cpu-native', available: false, reason: one.reason ?? two.reason, node: process.version };
+    return {
+      suite: 'cpu-native',
+      available: false as const,
+      reason: one.reason ?? two.reason,
+      node: process.version,
+    };
   const native1 = one.backend;
   const native2 = two.backend;
   const reference = new CpuBackend();
@@ -256,7 +261,7 @@ export async function runCpuNative(options: CpuNativeOptions = {}) {
 
   const result = {
     suite: 'cpu-native',
-    available: true,
+    available: true as const,
     node: process.version,
     backends: {
       native1Thread: describe(native1),

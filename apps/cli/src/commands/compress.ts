@@ -3,13 +3,21 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultCacheDir, isAssetName } from '@blastkit/assets';
 import { type Backend, InvalidArgumentError, type Tensor } from '@blastkit/core';
-import { type ComparisonResult, compareModels, seededImages, seededNoiseInputs } from '@blastkit/eval';
+import {
+  bootstrapComparison,
+  type ComparisonIntervals,
+  type ComparisonResult,
+  compareModels,
+  seededImages,
+  seededNoiseInputs,
+} from '@blastkit/eval';
 import { CheckpointMismatchError, DirectoryCheckpointStore } from '@blastkit/factorize/node';
 import {
   CALIBRATED_METHODS,
   COMPRESS_METHODS,
   type CompressedModule,
   type CompressMethod,
+  collectLinearInputs,
   compressLinears,
   type Gpt2Model,
   generate,
@@ -85,6 +93,13 @@ export interface CompressCommandOptions extends SelectionOptions {
   /** Calibration tokens (default 512, in sequences of at most 128); ViT images / DiT latents (default 8). */
   calibrationTokens?: number;
   /**
+   * Sequential calibration (Llama): each block's calibration inputs come from the model with the blocks before
+   * it already compressed, as ROM does (default: every block sees the dense model's inputs).
+   */
+  sequential?: boolean;
+  /** blast-data: 'full' (default) or 'block-diagonal' input covariance. */
+  covariance?: 'full' | 'block-diagonal';
+  /**
    * Also compare the result with the dense model: Llama on in-domain text sampled from it and on Moby Dick;
    * the other architectures as `eval --reference` does (seeded inputs where there is no data).
    */
@@ -113,7 +128,8 @@ export interface CompressCommandResult {
   resumedModules: number;
   /** With --compare: the compressed model against the dense one on each evaluation text. */
   comparison?: {
-    texts: (ComparisonResult & { text: string })[];
+    /** Each text's figures, with 95% bootstrap intervals over its windows. */
+    texts: (ComparisonResult & { text: string; intervals: ComparisonIntervals })[];
     prompt: string;
     denseContinuation: string;
     compressedContinuation: string;
@@ -184,6 +200,12 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       });
       ranks = new Map(plan.layers.map((l) => [l.name, l.rank]));
     }
+    if (options.sequential && !CALIBRATED_METHODS.includes(options.method))
+      throw new UsageError(
+        `--sequential: ${options.method} uses no calibration (one of ${CALIBRATED_METHODS.join(', ')})`,
+      );
+    if (options.sequential && opened.architecture !== 'llama')
+      throw new UsageError(`--sequential: only Llama models for now, not ${opened.architecture}`);
     if (CALIBRATED_METHODS.includes(options.method) && options.calibration === undefined)
       throw new UsageError(
         `--method ${options.method} needs --calibration (${isDecoder(opened.architecture) ? "a .txt file, 'moby-dick', 'in-domain' or 'random'" : "'random': seeded inputs"})`,
@@ -198,6 +220,8 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       ratioPattern: options.ratioPattern ?? null,
       blocks: options.blocks ?? null,
       steps: options.steps ?? null,
+      ...(options.covariance ? { covariance: options.covariance } : {}),
+      ...(options.sequential ? { sequential: true } : {}),
       seed,
       backend: backend.describe(),
       modules,
@@ -239,19 +263,36 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       onMatrix: options.onModule,
       onStep: options.onStep,
       calibration: calibration?.inputs,
+      covariance: options.covariance,
+      ...(options.sequential && calibration && opened.architecture === 'llama'
+        ? {
+            recalibrate: async (group, done) => {
+              const lm = await LlamaModel.load(opened.source, opened.config, { backend, ...done });
+              try {
+                return await collectLinearInputs(lm, calibration.sequences, group);
+              } finally {
+                lm.dispose();
+              }
+            },
+          }
+        : {}),
     });
     const seconds = (performance.now() - start) / 1000;
     const blocks =
-      options.method === 'lowrank' || options.method === 'block-diag' ? null : (options.blocks ?? 16);
+      options.method === 'lowrank' || options.method === 'svd-llm' || options.method === 'block-diag'
+        ? null
+        : (options.blocks ?? 16);
     const info = {
       method: options.method,
       ratio: options.ratio ?? null,
       ...(options.budget ? { budget: 'per-module ranks' } : {}),
       ...(options.allocate ? { allocation: 'tail-energy curves' } : {}),
       blocks,
+      ...(options.method === 'blast-data' ? { covariance: options.covariance ?? 'full' } : {}),
       seed,
       source_model: opened.description,
       ...(calibration ? { calibration: calibration.source } : {}),
+      ...(options.sequential ? { calibration_order: 'sequential' } : {}),
       ...(options.ratioPattern ? { ratio_pattern: options.ratioPattern } : {}),
     };
     // the tokenizer goes into the folder before it appears: the folder is whole or absent
@@ -320,10 +361,11 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       const window = Math.min(256, opened.config.maxPositionEmbeddings);
       // half-window stride: a fixed 128 would exceed the window of a model with a short context
       const protocol = { window, stride: Math.floor(window / 2), prefixToken: 1 };
-      const texts: (ComparisonResult & { text: string })[] = [];
+      const texts: (ComparisonResult & { text: string; intervals: ComparisonIntervals })[] = [];
       for (const spec of ['in-domain', 'moby-dick']) {
         const text = await evaluationTokens(spec, tokenizer, COMPARE_TOKENS, denseModel, seed);
-        texts.push({ text: text.source, ...(await compareModels(denseModel, small, text.ids, protocol)) });
+        const c = await compareModels(denseModel, small, text.ids, protocol);
+        texts.push({ text: text.source, ...c, intervals: bootstrapComparison(c.windows, { seed }) });
       }
       const greedy = async (m: LlamaModel) =>
         tokenizer.decode([...prompt, ...(await generate(m, prompt, { maxTokens: 40 }))]);
@@ -411,7 +453,7 @@ async function calibrationInputs(
   spec: string,
   count: number | undefined,
   seed: number,
-): Promise<{ inputs: Map<string, Tensor>; source: string }> {
+): Promise<{ inputs: Map<string, Tensor>; source: string; sequences: number[][] }> {
   let feed: LinearFeed;
   let source: string;
   if (opened.architecture === 'vit' || opened.architecture === 'dit') {
@@ -427,7 +469,7 @@ async function calibrationInputs(
       feed = { kind: 'latents', inputs: seededNoiseInputs(opened.config, n, seed), batchSize: 8 };
       source = `random: ${n} noise-prediction latents (x₀, ε ~ N(0, 1), t, y uniform), Rng(${seed})`;
     }
-    return { inputs: await linearInputs(opened, backend, modules, feed), source };
+    return { inputs: await linearInputs(opened, backend, modules, feed), source, sequences: [] };
   }
   const tokens = count ?? 512;
   const context = contextOf(opened);
@@ -438,7 +480,8 @@ async function calibrationInputs(
     const ids = seededTokens(vocabOf(opened), tokens, seed);
     for (let i = 0; i < ids.length; i += length) sequences.push([...prefix, ...ids.slice(i, i + length)]);
     source = `random: ${tokens} token ids uniform over the vocabulary, Rng(${seed})`;
-    return { inputs: await linearInputs(opened, backend, modules, { kind: 'tokens', sequences }), source };
+    const inputs = await linearInputs(opened, backend, modules, { kind: 'tokens', sequences });
+    return { inputs, source, sequences };
   }
   if (!opened.tokenizerPath)
     throw new UsageError(
@@ -469,7 +512,7 @@ async function calibrationInputs(
     }
     // the model that sampled the text also gives the inputs: one copy in memory
     const inputs = await linearInputs(opened, backend, modules, { kind: 'tokens', sequences }, lm);
-    return { inputs, source };
+    return { inputs, source, sequences };
   } finally {
     disposeModel(dense);
   }

@@ -4,6 +4,7 @@ import {
   saveDenseLlama,
   saveReferenceBlastLlama,
 } from '@blastkit/models';
+import { BLAST_MIXINGS, type BlastMixing, exportLlamaOnnx, type WeightDtype } from '@blastkit/onnx';
 import {
   assertOutputApart,
   normalizePath,
@@ -24,12 +25,20 @@ export interface ExportCommandOptions {
   /** The BLAST reference implementation's blast_llama format (fp16 unless dtype F32); Llama only. */
   reference?: boolean;
   dtype?: 'F16' | 'F32';
+  /** ONNX for onnxruntime / transformers.js (Llama; dense or compressed input, structured layers kept). */
+  onnx?: boolean;
+  /** Weight storage of --onnx: fp32 (default), q8, q4. */
+  onnxDtype?: WeightDtype;
+  /** BLAST mixing formulation of --onnx (see @blastkit/onnx). */
+  mixing?: BlastMixing;
 }
 
 /** `blastkit export`: re-save a compressed model folder for other tools. */
 export async function runExport(options: ExportCommandOptions) {
-  if (Boolean(options.dense) === Boolean(options.reference))
-    throw new UsageError('give exactly one of --dense and --reference');
+  if ([options.dense, options.reference, options.onnx].filter(Boolean).length !== 1)
+    throw new UsageError('give exactly one of --dense, --reference and --onnx');
+  if (options.mixing !== undefined && !BLAST_MIXINGS.includes(options.mixing))
+    throw new UsageError(`--mixing must be one of ${BLAST_MIXINGS.join(', ')}`);
   const out = normalizePath(options.out);
   const inputs = inputPaths(options.dir);
   try {
@@ -47,6 +56,39 @@ export async function runExport(options: ExportCommandOptions) {
       inputs,
       ...(opened.tokenizerPath ? { copy: [opened.tokenizerPath] } : {}),
     };
+    if (options.onnx) {
+      if (opened.architecture !== 'llama')
+        throw new UsageError(
+          `--onnx exports Llama models only for now; ${opened.description} is ${opened.architecture}`,
+        );
+      if (opened.biases.size > 0)
+        throw new UsageError(
+          `${options.dir} has output biases (ROM's mean compensation), which --onnx does not write`,
+        );
+      const r = await exportLlamaOnnx(
+        out,
+        {
+          config: opened.config,
+          source: opened.source,
+          replacements: opened.replacements,
+          ...(opened.tokenizerPath ? { tokenizerPath: opened.tokenizerPath } : {}),
+        },
+        {
+          dtype: options.onnxDtype ?? 'fp32',
+          ...(options.mixing ? { mixing: options.mixing } : {}),
+          command: 'export',
+          inputs,
+        },
+      );
+      return {
+        from: options.dir,
+        out: r.out,
+        architecture: opened.architecture,
+        format: 'onnx',
+        modules: r.structured,
+        onnx: { model: r.model, dtype: r.dtype, bytes: r.bytes, tokenizer: r.tokenizer },
+      };
+    }
     if (opened.format !== 'hf-folder' || opened.replacements.size === 0)
       throw new UsageError(`${options.dir} is not a compressed model folder (written by blastkit compress)`);
     if (opened.architecture === 'llama') {

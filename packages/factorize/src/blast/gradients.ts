@@ -13,15 +13,18 @@ export interface FactorSystem {
   gram: BackendTensor;
 }
 
-/** U_i: rhs_i = Σ_j X_ij C_jᵀ diag(s_ij) [b,p,r]; gram_i = Σ_j (C_j C_jᵀ) ⊙ (s_ij s_ijᵀ) [b,r,r]. */
+/**
+ * U_i: rhs_i = Σ_j X_ij C_jᵀ diag(s_ij) [b,p,r]; gram_i = Σ_j (C_j C_jᵀ) ⊙ (s_ij s_ijᵀ) [b,r,r].
+ * `CC` replaces C_j C_jᵀ [b,r,r] (the data-aware solver passes C_j Σ_jj C_jᵀ).
+ */
 export function systemForU(
   ws: BlastWorkspace,
   X: BackendTensor,
   C: BackendTensor,
   D: BackendTensor,
+  CC: BackendTensor = ws.t(ws.backend.matmul(C, C, { transposeB: true })),
 ): FactorSystem {
   const be = ws.backend;
-  const CC = ws.t(be.matmul(C, C, { transposeB: true }));
   const rhs: BackendTensor[] = [];
   const gram: BackendTensor[] = [];
   for (let i = 0; i < ws.b; i++) {
@@ -58,16 +61,17 @@ export function systemForC(
 /**
  * s_ij: rhs_ij = diag(U_iᵀ X_ij C_jᵀ) [b², r, 1]; gram_ij = (U_iᵀU_i) ⊙ (C_j C_jᵀ) [b², r, r].
  * The b²·r² gram is what the reference builds too; it is the largest intermediate of a step.
+ * `CC` replaces C_j C_jᵀ as in systemForU.
  */
 export function systemForS(
   ws: BlastWorkspace,
   X: BackendTensor,
   B: BackendTensor,
   C: BackendTensor,
+  CC: BackendTensor = ws.t(ws.backend.matmul(C, C, { transposeB: true })),
 ): FactorSystem {
   const be = ws.backend;
   const BB = ws.t(be.matmul(B, B, { transposeA: true }));
-  const CC = ws.t(be.matmul(C, C, { transposeB: true }));
   const rhs: BackendTensor[] = [];
   const gram: BackendTensor[] = [];
   for (let i = 0; i < ws.b; i++) {

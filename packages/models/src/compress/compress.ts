@@ -16,14 +16,23 @@ import {
   monarchFactorize,
   rankForRatio,
   romFactorize,
+  svdLlmFactorize,
 } from '@blastkit/factorize';
 import { type RatioPattern, ratioFor } from '../select.js';
 import type { TensorSource } from '../tensor-source.js';
 
-export const COMPRESS_METHODS = ['blast', 'blast-data', 'lowrank', 'rom', 'monarch', 'block-diag'] as const;
+export const COMPRESS_METHODS = [
+  'blast',
+  'blast-data',
+  'lowrank',
+  'svd-llm',
+  'rom',
+  'monarch',
+  'block-diag',
+] as const;
 
 /** Methods that fit each layer to its outputs on calibration inputs (`calibration` required). */
-export const CALIBRATED_METHODS: readonly CompressMethod[] = ['blast-data', 'rom'];
+export const CALIBRATED_METHODS: readonly CompressMethod[] = ['blast-data', 'svd-llm', 'rom'];
 export type CompressMethod = (typeof COMPRESS_METHODS)[number];
 
 export interface CompressOptions {
@@ -49,6 +58,23 @@ export interface CompressOptions {
    * minimises the error of the layer's outputs on them instead of the weight error.
    */
   calibration?: ReadonlyMap<string, Tensor>;
+  /**
+   * 'blast-data': 'full' (default) fits ‖(A − Â)Xᵀ‖ with the whole input covariance; 'block-diagonal' keeps only
+   * the covariance inside each column block (the earlier, cheaper method).
+   */
+  covariance?: 'full' | 'block-diagonal';
+  /**
+   * Sequential calibration (as ROM does): called before each block after the first (blocks as `groupByBlock`
+   * cuts them) with the replacements and biases made so far, it returns the next block's calibration inputs as
+   * they are in the model with those already in place. Without it every module sees the dense model's inputs.
+   */
+  recalibrate?: (
+    modules: readonly string[],
+    done: {
+      replacements: ReadonlyMap<string, StructuredMatrix>;
+      biases: ReadonlyMap<string, Tensor>;
+    },
+  ) => Promise<ReadonlyMap<string, Tensor>>;
   /** Progress inside one matrix (solver steps). */
   onStep?: (module: string, step: number, totalSteps: number) => void;
 }
@@ -110,38 +136,58 @@ export async function compressLinears(
   }
   const modulesOut: CompressedModule[] = [];
   const extras = new Map<string, Record<string, Tensor>>();
-  const replacements = await factorizeMany(
-    modules.map((name) => ({ name, load: () => source.readTensor(`${name}.weight`) })),
-    async (A: Tensor, ctx) => {
-      const plan = plans.get(ctx.name) as { rank: number | null; blocks: number | null };
-      return solveModule(ctx.name, A, options, plan, ctx.seed, ctx.signal, (step, total) =>
-        options.onStep?.(ctx.name, step, total),
+  const replacements = new Map<string, StructuredMatrix>();
+  const store = options.store ?? new MemoryCheckpointStore();
+  // sequential: one block at a time, each calibrated on the model with the blocks before it compressed
+  const groups = options.recalibrate ? groupByBlock(modules) : [modules];
+  let offset = 0;
+  for (const [g, group] of groups.entries()) {
+    let calibration = options.calibration;
+    if (options.recalibrate && g > 0) {
+      const biasesSoFar = new Map(
+        [...extras].filter(([, e]) => e.bias !== undefined).map(([name, e]) => [name, e.bias]),
       );
-    },
-    {
-      store: options.store ?? new MemoryCheckpointStore(),
-      extras,
-      seed: options.seed ?? 0,
-      signal: options.signal,
-      onMatrix: (e) => {
-        const plan = plans.get(e.name) as { rank: number | null; blocks: number | null };
-        const [m, n] = source.shapeOf(`${e.name}.weight`) as [number, number];
-        const event: CompressedModule = {
-          name: e.name,
-          shape: [m, n] as [number, number],
-          kind: KIND_OF[options.method],
-          ...plan,
-          parameters: 0,
-          denseParameters: m * n,
-          relativeError: e.relativeError,
-          seconds: e.seconds,
-          resumed: e.resumed,
-        };
-        modulesOut.push(event);
-        options.onMatrix?.({ ...event, index: e.index, total: e.total });
+      calibration = await options.recalibrate(group, { replacements, biases: biasesSoFar });
+    }
+    const groupOptions = { ...options, calibration };
+    const first = offset;
+    const done = await factorizeMany(
+      group.map((name) => ({ name, load: () => source.readTensor(`${name}.weight`) })),
+      async (A: Tensor, ctx) => {
+        const plan = plans.get(ctx.name) as { rank: number | null; blocks: number | null };
+        return solveModule(ctx.name, A, groupOptions, plan, ctx.seed, ctx.signal, (step, total) =>
+          options.onStep?.(ctx.name, step, total),
+        );
       },
-    },
-  );
+      {
+        store,
+        extras,
+        // module i gets seed + i whether or not the run is sequential
+        seed: (options.seed ?? 0) + first,
+        signal: options.signal,
+        onMatrix: (groupEvent) => {
+          const e = { ...groupEvent, index: groupEvent.index + first, total: modules.length };
+          const plan = plans.get(e.name) as { rank: number | null; blocks: number | null };
+          const [m, n] = source.shapeOf(`${e.name}.weight`) as [number, number];
+          const event: CompressedModule = {
+            name: e.name,
+            shape: [m, n] as [number, number],
+            kind: KIND_OF[options.method],
+            ...plan,
+            parameters: 0,
+            denseParameters: m * n,
+            relativeError: e.relativeError,
+            seconds: e.seconds,
+            resumed: e.resumed,
+          };
+          modulesOut.push(event);
+          options.onMatrix?.({ ...event, index: e.index, total: e.total });
+        },
+      },
+    );
+    for (const [name, matrix] of done) replacements.set(name, matrix);
+    offset += group.length;
+  }
   for (const entry of modulesOut)
     entry.parameters = (replacements.get(entry.name) as StructuredMatrix).parameterCount;
   const biases = new Map(
@@ -151,10 +197,28 @@ export async function compressLinears(
   return { replacements, biases, modules: modulesOut };
 }
 
+/**
+ * Modules in runs of one block each, in the given order: the block is the name up to its first numeric part
+ * ('model.layers.3.', 'transformer.h.3.'); names without one form their own group.
+ */
+export function groupByBlock(modules: readonly string[]): string[][] {
+  const groups: string[][] = [];
+  let key: string | undefined;
+  for (const name of modules) {
+    const match = /^(.*?\.\d+)\./.exec(name);
+    const k = match ? match[1] : name;
+    if (groups.length === 0 || k !== key) groups.push([]);
+    key = k;
+    groups[groups.length - 1].push(name);
+  }
+  return groups;
+}
+
 const KIND_OF: Record<CompressMethod, StructuredMatrix['kind']> = {
   blast: 'blast',
   'blast-data': 'blast',
   lowrank: 'low-rank',
+  'svd-llm': 'low-rank',
   monarch: 'monarch',
   'block-diag': 'block-diagonal',
   rom: 'low-rank',
@@ -183,6 +247,7 @@ function planModule(
       case 'blast-data':
         return { rank: rankForRatio('blast', m, n, ratio, blocks).rank, blocks };
       case 'lowrank':
+      case 'svd-llm':
         return { rank: rankForRatio('low-rank', m, n, ratio).rank, blocks: null };
       case 'rom': {
         // equal parameters: the m-entry output bias comes out of the budget
@@ -230,11 +295,19 @@ async function solveModule(
       return { matrix: r.matrix, relativeError: r.relativeError };
     }
     case 'blast-data': {
-      const r = await blastDataAware(A, { ...solver, inputs: options.calibration?.get(name) as Tensor });
+      const r = await blastDataAware(A, {
+        ...solver,
+        inputs: options.calibration?.get(name) as Tensor,
+        ...(options.covariance ? { covariance: options.covariance } : {}),
+      });
       return { matrix: r.matrix, relativeError: r.relativeError, outputError: r.outputError };
     }
     case 'lowrank':
       return withError(A, await lowRankFactorize(A, rank, options.backend));
+    case 'svd-llm': {
+      const r = await svdLlmFactorize(A, options.calibration?.get(name) as Tensor, rank, options.backend);
+      return withError(A, r.matrix);
+    }
     case 'rom': {
       const r = romFactorize(A, options.calibration?.get(name) as Tensor, rank);
       return { ...withError(A, r.matrix), extras: { bias: r.bias } };

@@ -36,9 +36,10 @@ export async function planCompression(
   const method = options.method === 'blast-data' ? 'blast' : options.method;
   if (method === 'block-diag')
     throw new InvalidArgumentError('a rank plan needs a rank: block-diag has only a block count');
-  const b = method === 'lowrank' || method === 'rom' ? 1 : (options.blocks ?? 16);
-  // ROM is a low-rank form (its bias is a rounding error in a plan)
-  const budgetMethod = method === 'lowrank' || method === 'rom' ? 'low-rank' : method;
+  const lowRankForm = method === 'lowrank' || method === 'rom' || method === 'svd-llm';
+  const b = lowRankForm ? 1 : (options.blocks ?? 16);
+  // ROM and SVD-LLM are low-rank forms (ROM's bias is a rounding error in a plan)
+  const budgetMethod = lowRankForm ? 'low-rank' : method;
   const layers: LayerSpec[] = [];
   const be = new CpuBackend();
   for (const name of modules) {

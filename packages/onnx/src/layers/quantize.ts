@@ -1,0 +1,82 @@
+import type { GraphBuilder } from '../graph/graph-builder.js';
+import { DataType } from '../proto/model-proto.js';
+
+/**
+ * How weight matrices are stored: `fp32`; `q8`, int8 with one float scale per output channel, dequantized
+ * in the graph (Cast·scale on initializers, which onnxruntime folds into float weights when the session
+ * loads: a 4× smaller file, fp32 speed); `q4`, 2-D weights as onnxruntime's `MatMulNBits` (com.microsoft; int4
+ * in blocks of 32 along the input with a float scale each, symmetric, zero point 8) and batched factors as q8.
+ */
+export const WEIGHT_DTYPES = ['fp32', 'q8', 'q4'] as const;
+export type WeightDtype = (typeof WEIGHT_DTYPES)[number];
+
+/** A weight as it multiplies from the right: [K, N] or batched [b, K, N], row-major. */
+export interface WeightData {
+  shape: number[];
+  data: Float32Array;
+}
+
+const Q4_BLOCK = 32;
+
+/** x·W for a constant W (2-D or batched), stored as `dtype`. */
+export function weightMatMul(
+  g: GraphBuilder,
+  x: string,
+  w: WeightData,
+  name: string,
+  dtype: WeightDtype,
+): string {
+  if (dtype === 'q4' && w.shape.length === 2) return matMulNBits(g, x, w, name);
+  if (dtype === 'fp32') return g.op('MatMul', [x, g.constant(name, w.shape, w.data)]);
+  return g.op('MatMul', [x, dequantized(g, w, name)]);
+}
+
+/** int8 [..., K, N] with one scale per (batch, output column): Cast then Mul, folded by the runtime. */
+export function dequantized(g: GraphBuilder, w: WeightData, name: string): string {
+  const N = w.shape[w.shape.length - 1];
+  const K = w.shape[w.shape.length - 2];
+  const batches = w.data.length / (K * N);
+  const q = new Int8Array(w.data.length);
+  const scales = new Float32Array(batches * N);
+  for (let b = 0; b < batches; b++) {
+    const base = b * K * N;
+    for (let n = 0; n < N; n++) {
+      let amax = 0;
+      for (let k = 0; k < K; k++) amax = Math.max(amax, Math.abs(w.data[base + k * N + n]));
+      const s = amax > 0 ? amax / 127 : 1;
+      scales[b * N + n] = s;
+      for (let k = 0; k < K; k++) q[base + k * N + n] = Math.round(w.data[base + k * N + n] / s);
+    }
+  }
+  const qName = g.constant(`${name}.q8`, w.shape, q);
+  const scaleShape = [...w.shape.slice(0, -2), 1, N];
+  const sName = g.constant(`${name}.scale`, scaleShape, scales);
+  return g.op('Mul', [g.op('Cast', [qName], { to: DataType.FLOAT }), sName]);
+}
+
+/** MatMulNBits (4 bits): B as [N, K/32, 16] bytes (low nibble first), scales [N, K/32], zero point 8. */
+function matMulNBits(g: GraphBuilder, x: string, w: WeightData, name: string): string {
+  const [K, N] = w.shape;
+  const blocks = Math.ceil(K / Q4_BLOCK);
+  const blob = Q4_BLOCK / 2;
+  const packed = new Uint8Array(N * blocks * blob);
+  const scales = new Float32Array(N * blocks);
+  for (let n = 0; n < N; n++) {
+    for (let blk = 0; blk < blocks; blk++) {
+      let amax = 0;
+      for (let k = blk * Q4_BLOCK; k < Math.min(K, (blk + 1) * Q4_BLOCK); k++)
+        amax = Math.max(amax, Math.abs(w.data[k * N + n]));
+      const s = amax > 0 ? amax / 7 : 1;
+      scales[n * blocks + blk] = s;
+      for (let e = 0; e < Q4_BLOCK; e++) {
+        const k = blk * Q4_BLOCK + e;
+        const v = k < K ? Math.max(0, Math.min(15, Math.round(w.data[k * N + n] / s) + 8)) : 8;
+        const at = (n * blocks + blk) * blob + (e >> 1);
+        packed[at] |= e & 1 ? v << 4 : v;
+      }
+    }
+  }
+  const B = g.constant(`${name}.q4`, [N, blocks, blob], packed);
+  const S = g.constant(`${name}.scales`, [N * blocks], scales);
+  return g.op('MatMulNBits', [x, B, S], { K, N, bits: 4, block_size: Q4_BLOCK }, 'com.microsoft');
+}

@@ -1,0 +1,157 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+type Ort = typeof import('onnxruntime-node');
+type Session = import('onnxruntime-node').InferenceSession;
+type OrtTensor = import('onnxruntime-node').Tensor;
+
+let ort: Promise<Ort> | undefined;
+
+/** onnxruntime-node, an optional peer dependency: loaded on first use, with an error saying what to install. */
+export function loadOnnxRuntime(): Promise<Ort> {
+  ort ??= import('onnxruntime-node').catch((err: Error) => {
+    ort = undefined;
+    throw new Error(
+      `onnxruntime-node is needed to run ONNX models here (npm install onnxruntime-node): ${err.message}`,
+    );
+  });
+  return ort;
+}
+
+/** Session options of {@link OnnxCausalLm.load}. */
+export interface OnnxSessionOptions {
+  /** Intra-op threads (default: onnxruntime's choice, all cores). */
+  threads?: number;
+}
+
+/** The cache sizes a decoder graph's `past_key_values` inputs need. */
+export interface OnnxDecoderShape {
+  numLayers: number;
+  numKvHeads: number;
+  headDim: number;
+}
+
+/**
+ * A decoder exported by this package (or any graph with transformers.js's decoder inputs and outputs), run by
+ * onnxruntime-node on the CPU with its KV cache: for checks against blastkit's own backends and benchmarks.
+ */
+export class OnnxCausalLm {
+  private constructor(
+    private readonly ort: Ort,
+    readonly session: Session,
+    readonly shape: OnnxDecoderShape,
+  ) {}
+
+  /** Opens `model` (a path or the bytes of an .onnx file). */
+  static async load(
+    model: string | Uint8Array,
+    shape: OnnxDecoderShape,
+    options: OnnxSessionOptions = {},
+  ): Promise<OnnxCausalLm> {
+    const o = await loadOnnxRuntime();
+    const sessionOptions = {
+      executionProviders: ['cpu'],
+      graphOptimizationLevel: 'all' as const,
+      ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
+    };
+    const session =
+      typeof model === 'string'
+        ? await o.InferenceSession.create(model, sessionOptions)
+        : await o.InferenceSession.create(model, sessionOptions);
+    return new OnnxCausalLm(o, session, shape);
+  }
+
+  /** Opens an exported folder: `onnx/<file>` with the cache sizes from its config.json. */
+  static async fromFolder(
+    dir: string,
+    options: OnnxSessionOptions & { file?: string } = {},
+  ): Promise<OnnxCausalLm> {
+    const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
+    const heads = config.num_attention_heads;
+    const shape = {
+      numLayers: config.num_hidden_layers,
+      numKvHeads: config.num_key_value_heads ?? heads,
+      headDim: config.head_dim ?? config.hidden_size / heads,
+    };
+    return OnnxCausalLm.load(join(dir, 'onnx', options.file ?? 'model.onnx'), shape, options);
+  }
+
+  /** An empty cache (past length 0). */
+  emptyCache(): OnnxKvCache {
+    const { numLayers, numKvHeads, headDim } = this.shape;
+    const tensors: Record<string, OrtTensor> = {};
+    for (let i = 0; i < numLayers; i++)
+      for (const kind of ['key', 'value'])
+        tensors[`past_key_values.${i}.${kind}`] = new this.ort.Tensor('float32', new Float32Array(0), [
+          1,
+          numKvHeads,
+          0,
+          headDim,
+        ]);
+    return { length: 0, tensors };
+  }
+
+  /**
+   * Runs `ids` after what `cache` holds; returns the logits [ids.length, vocab] (row-major) and the grown
+   * cache (the old one is left as it was).
+   */
+  async forward(
+    ids: readonly number[],
+    cache: OnnxKvCache,
+  ): Promise<{ logits: Float32Array; vocab: number; cache: OnnxKvCache }> {
+    const T = this.ort.Tensor;
+    const total = cache.length + ids.length;
+    const feeds: Record<string, OrtTensor> = {
+      ...cache.tensors,
+      input_ids: new T('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]),
+      attention_mask: new T('int64', new BigInt64Array(total).fill(1n), [1, total]),
+      position_ids: new T('int64', BigInt64Array.from(ids.map((_, i) => BigInt(cache.length + i))), [
+        1,
+        ids.length,
+      ]),
+    };
+    const out = await this.session.run(feeds);
+    const next: Record<string, OrtTensor> = {};
+    for (let i = 0; i < this.shape.numLayers; i++)
+      for (const kind of ['key', 'value']) next[`past_key_values.${i}.${kind}`] = out[`present.${i}.${kind}`];
+    const logits = out.logits;
+    return {
+      logits: logits.data as Float32Array,
+      vocab: logits.dims[2],
+      cache: { length: total, tensors: next },
+    };
+  }
+
+  /** Greedy continuation of `prompt`: up to `maxTokens` new ids, stopping after `eosId` if given. */
+  async generate(prompt: readonly number[], maxTokens: number, eosId?: number): Promise<number[]> {
+    let cache = this.emptyCache();
+    let ids = [...prompt];
+    const out: number[] = [];
+    while (out.length < maxTokens) {
+      const r = await this.forward(ids, cache);
+      cache = r.cache;
+      const next = argmax(r.logits.subarray(r.logits.length - r.vocab));
+      out.push(next);
+      if (next === eosId) break;
+      ids = [next];
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** The cache of an {@link OnnxCausalLm}: the present tensors of the last run, fed back as the past. */
+export interface OnnxKvCache {
+  length: number;
+  tensors: Record<string, OrtTensor>;
+}
+
+/** Index of the largest entry (the first, on ties). */
+export function argmax(row: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
+  return best;
+}
