@@ -121,6 +121,8 @@ describe('blastkit compress', () => {
       true,
     );
     expect(typeof c.compressedContinuation).toBe('string');
+    expect(c.decodeTokensPerSecond.dense).toBeGreaterThan(0);
+    expect(c.decodeTokensPerSecond.compressed).toBeGreaterThan(0);
     expect(formatCompress(r)).toMatch(/against the dense model/);
   });
 

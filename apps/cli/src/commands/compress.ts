@@ -132,6 +132,8 @@ export interface CompressCommandResult {
     texts: (ComparisonResult & { text: string; intervals: ComparisonIntervals })[];
     prompt: string;
     denseContinuation: string;
+    /** Greedy decode speed of the two continuations on the run's backend (tokens after the first, per second). */
+    decodeTokensPerSecond: { dense: number; compressed: number };
     compressedContinuation: string;
   };
   /** With --compare on GPT-2, ViT or DiT: what `eval <out> --reference <model>` reports, records included. */
@@ -141,6 +143,8 @@ export interface CompressCommandResult {
 /** The prompt the comparison starts from, and how its in-domain text is sampled. */
 const COMPARE_PROMPT = 'Once upon a time';
 const COMPARE_TOKENS = 1024;
+/** Tokens of each timed greedy continuation of --compare (Llama). */
+const COMPARE_CONTINUATION_TOKENS = 160;
 
 /** `blastkit compress`: replace a model's linears by structured matrices and save the result as a folder. */
 export async function runCompress(options: CompressCommandOptions): Promise<CompressCommandResult> {
@@ -367,13 +371,35 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
         const c = await compareModels(denseModel, small, text.ids, protocol);
         texts.push({ text: text.source, ...c, intervals: bootstrapComparison(c.windows, { seed }) });
       }
-      const greedy = async (m: LlamaModel) =>
-        tokenizer.decode([...prompt, ...(await generate(m, prompt, { maxTokens: 40 }))]);
+      // the continuations are timed too: what compression buys at generation time, on this backend. A short
+      // warm-up run first (the native backend packs BLAST factors and fills its buffer pool on first use); the
+      // rate counts the tokens after the first, as llama2.c's run.c does
+      const greedy = async (m: LlamaModel) => {
+        await generate(m, prompt, { maxTokens: 8 });
+        let first = 0;
+        const tokens = await generate(m, prompt, {
+          maxTokens: Math.min(
+            COMPARE_CONTINUATION_TOKENS,
+            opened.config.maxPositionEmbeddings - prompt.length,
+          ),
+          onToken: () => {
+            first ||= performance.now();
+          },
+        });
+        const seconds = (performance.now() - first) / 1000;
+        return {
+          text: tokenizer.decode([...prompt, ...tokens]),
+          tokensPerSecond: tokens.length > 1 ? (tokens.length - 1) / seconds : 0,
+        };
+      };
+      const dense = await greedy(denseModel);
+      const compressed = await greedy(small);
       result.comparison = {
         texts,
         prompt: COMPARE_PROMPT,
-        denseContinuation: await greedy(denseModel),
-        compressedContinuation: await greedy(small),
+        denseContinuation: dense.text,
+        compressedContinuation: compressed.text,
+        decodeTokensPerSecond: { dense: dense.tokensPerSecond, compressed: compressed.tokensPerSecond },
       };
       denseModel.dispose();
       small.dispose();
@@ -556,9 +582,12 @@ export function formatCompress(r: CompressCommandResult): string {
         `  ${t.text}`,
         `    perplexity dense ${t.reference.perplexity.toFixed(3)}, compressed ${t.candidate.perplexity.toFixed(3)}; KL ${t.klDivergence.toFixed(4)} nats/token; top-1 agreement ${(100 * t.top1Agreement).toFixed(1)}%`,
       );
+    const speed = c.decodeTokensPerSecond;
     lines.push(
-      `  greedy, dense:      ${JSON.stringify(c.denseContinuation)}`,
-      `  greedy, compressed: ${JSON.stringify(c.compressedContinuation)}`,
+      `  greedy, dense (${speed.dense.toFixed(1)} tokens/s):`,
+      `    ${JSON.stringify(c.denseContinuation)}`,
+      `  greedy, compressed (${speed.compressed.toFixed(1)} tokens/s, ${(speed.compressed / speed.dense).toFixed(2)}× the dense model's, backend ${r.backend}):`,
+      `    ${JSON.stringify(c.compressedContinuation)}`,
     );
   }
   return lines.join('\n');
