@@ -36,7 +36,12 @@ describe('gpu-layers suite', () => {
     const names = r.targets.map((t) => t.name);
     expect(names.some((n) => n.includes('decode BLAST vs our dense'))).toBe(true);
     expect(names.some((n) => n.includes('prefill (N=16)'))).toBe(true);
-    expect(r.targets.filter((t) => t.met !== null).every((t) => t.note?.startsWith('quick run'))).toBe(true);
+    // only a software adapter answered: no GPU target is met or missed, each says why
+    expect(r.targets.length).toBeGreaterThan(0);
+    for (const t of r.targets) {
+      expect(t.met).toBeNull();
+      expect(t.note).toMatch(/^not measured \(software adapter\)/);
+    }
     // the report renders it: one row per backend, layer and N, the GEMM tilings, the targets
     const section = renderSuite(r);
     expect(section.title).toMatch(/GPU layers/);

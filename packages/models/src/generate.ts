@@ -48,9 +48,15 @@ export async function generate<Cache extends { readonly length: number }>(
     while (out.length < maxTokens && cache.length + input.length <= limit) {
       if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
       const handle = model.forward(input, cache, { lastOnly: true });
-      const logits = (await be.download(handle)).data;
+      let next: number;
+      if (temperature === 0) {
+        // greedy: the backend's argmax (first index on ties, as a host argmax), so one number comes back per
+        // token instead of the whole vocabulary's logits
+        const best = be.argmax(handle);
+        next = (await be.download(best)).data[0];
+        be.dispose(best);
+      } else next = sample((await be.download(handle)).data, temperature, topP, rng);
       be.dispose(handle);
-      const next = temperature === 0 ? argmax(logits) : sample(logits, temperature, topP, rng);
       out.push(next);
       options.onToken?.(next);
       if (stop.has(next)) break;
@@ -60,12 +66,6 @@ export async function generate<Cache extends { readonly length: number }>(
   } finally {
     model.disposeCache(cache);
   }
-}
-
-function argmax(x: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
-  return best;
 }
 
 /** Softmax at a temperature, then top-p truncation (as llama2.c's sample_topp), then one draw. */

@@ -4,9 +4,12 @@
  * suite of @blastkit/core/test — the PyTorch goldens, the random cross-checks against the CPU reference and
  * the bad-input checks — on the named backends (default: both) on the platform's default adapter/device,
  * without vitest. Prints one line per test on stderr, then JSON {backend: {passed, failed, failures}} on
- * stdout; exits 1 when any test failed or a backend could not be opened.
+ * stdout; exits 1 when any test failed or a backend could not be opened. A WebGPU adapter that is a CPU
+ * rasterizer (llvmpipe, lavapipe, SwiftShader…) is marked `software: true` and the run exits 2: on the GPU
+ * machine that means the GPU was not reached, which a green conformance run must not hide
+ * (BLASTKIT_ALLOW_SOFTWARE_ADAPTER=1 accepts it, for a check of the bundle itself off a GPU).
  */
-import type { Backend } from '@blastkit/core';
+import { type Backend, isSoftwareAdapter } from '@blastkit/core';
 import { describeBackendConformance } from '@blastkit/core/test';
 import { runCollected } from './mini-vitest.js';
 
@@ -31,7 +34,10 @@ async function open(name: string): Promise<Backend> {
 
 for (const name of names) describeBackendConformance({ name, createBackend: () => open(name) });
 const outcomes = await runCollected((line) => process.stderr.write(`${line}\n`));
-const report: Record<string, { device?: string; passed: number; failed: number; failures: string[] }> = {};
+const report: Record<
+  string,
+  { device?: string; software?: boolean; passed: number; failed: number; failures: string[] }
+> = {};
 for (const name of names) {
   const mine = outcomes.filter((o) => o.name.startsWith(`backend conformance: ${name} >`));
   const failing = mine.filter((o) => !o.ok);
@@ -39,6 +45,7 @@ for (const name of names) {
   const opening = failing.filter((o) => o.error?.startsWith('beforeAll failed'));
   report[name] = {
     device: details[name],
+    software: details[name] === undefined ? undefined : isSoftwareAdapter(details[name]),
     passed: mine.length - failing.length,
     failed: failing.length,
     failures: [
@@ -48,4 +55,10 @@ for (const name of names) {
   };
 }
 const failed = Object.values(report).reduce((n, r) => n + r.failed, 0);
-process.stdout.write(`${JSON.stringify(report, null, 2)}\n`, () => process.exit(failed > 0 ? 1 : 0));
+const software = Object.entries(report).filter(([, r]) => r.software);
+for (const [name, r] of software)
+  process.stderr.write(`${name}: not a GPU: the adapter is a software rasterizer (${r.device})\n`);
+const refuseSoftware = software.length > 0 && !process.env.BLASTKIT_ALLOW_SOFTWARE_ADAPTER;
+process.stdout.write(`${JSON.stringify(report, null, 2)}\n`, () =>
+  process.exit(failed > 0 ? 1 : refuseSoftware ? 2 : 0),
+);

@@ -54,6 +54,9 @@ describe('gpu bundle', () => {
     expect(report.webgpu.failed, report.webgpu.failures.join('\n')).toBe(0);
     expect(report.webgpu.passed).toBeGreaterThan(180);
     expect(report.webgpu.device).toMatch(/opengles/);
+    // llvmpipe is no GPU: the report and stderr say so (alone, the run would exit 2: see conformance-main.ts)
+    expect(report.webgpu.software).toBe(true);
+    expect(run.stderr).toMatch(/webgpu: not a GPU: the adapter is a software rasterizer/);
     expect(report.cuda.passed).toBe(0);
     expect(report.cuda.failures).toHaveLength(1);
     expect(report.cuda.failures[0]).toMatch(/cuda backend unavailable/);

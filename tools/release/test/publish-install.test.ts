@@ -88,6 +88,18 @@ describe('the release path: publish every public package to a local registry, in
     expect(await publishedVersion(registry.url, '@blastkit/no-such-package')).toBeUndefined();
   });
 
+  it.runIf(process.platform === 'linux' && process.arch === 'x64')(
+    'the native backend ships prebuilt addons for linux-x64 (AVX2 and baseline), so no compiler is needed',
+    () => {
+      const dir = join(installDir, 'node_modules', '@blastkit', 'backend-native', 'prebuilds', 'linux-x64');
+      expect(existsSync(dir), `${dir} missing: the package's prepack builds it`).toBe(true);
+      expect(readdirSync(dir).filter((f) => f.endsWith('.node')).sort()).toEqual([
+        'blastkit_native.avx2.node',
+        'blastkit_native.baseline.node',
+      ]);
+    },
+  );
+
   it("left the user's ~/.npmrc as it was", () => {
     expect(userNpmrc(homedir())).toBe(npmrcBefore);
   });

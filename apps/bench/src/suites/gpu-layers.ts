@@ -482,8 +482,21 @@ export async function runGpuLayers(options: GpuLayersOptions = {}): Promise<GpuL
     layers,
     model,
     torch,
-    targets: evaluateTargets(layers, gemmRows, model, torch, quick),
+    targets: softwareOnly(backends)
+      ? // a CPU rasterizer shows that the kernels run, not what a GPU does: no GPU target is met or missed by it
+        evaluateTargets(layers, gemmRows, model, torch, quick).map((t) => ({
+          ...t,
+          met: null,
+          note: 'not measured (software adapter): the GPU API ran on a CPU rasterizer, not a GPU',
+        }))
+      : evaluateTargets(layers, gemmRows, model, torch, quick),
   };
+}
+
+/** Whether every backend that answered is a software adapter (so no figure here is a GPU figure). */
+function softwareOnly(backends: readonly KernelBackendInfo[]): boolean {
+  const answered = backends.filter((b) => b.available);
+  return answered.length > 0 && answered.every((b) => b.software === true);
 }
 
 /** The targets, each with the measured value and whether it is met (null: not measured here). */

@@ -1,5 +1,5 @@
 import { fetchAsset } from '@blastkit/assets';
-import { CpuBackend, type StructuredMatrix } from '@blastkit/core';
+import { openBackend, type StructuredMatrix } from '@blastkit/core';
 import {
   type CompressMethod,
   compressLinears,
@@ -15,8 +15,11 @@ export interface ModelsCpuOptions {
   quick?: boolean;
 }
 
+// the backend packages are optional dependencies of the bench, resolved from here
+const importFromBench = async (pkg: string) => (await import(pkg)) as Record<string, unknown>;
+
 /**
- * stories15M on the CPU backend, dense vs BLAST vs low-rank at 50% of the decoder-linear parameters, one run:
+ * stories15M on the CPU (`auto`: the native backend where it loads, else the TypeScript reference), dense vs BLAST vs low-rank at 50% of the decoder-linear parameters, one run:
  * prefill time for a 128-token prompt and greedy decode tokens/s (one token per step through the KV cache).
  * Speed does not depend on how well the factors fit, so the solver runs only a few steps here; the quality
  * figures come from `blastkit compress --compare`.
@@ -24,7 +27,7 @@ export interface ModelsCpuOptions {
 export async function runModelsCpu(options: ModelsCpuOptions = {}) {
   const files = await fetchAsset('stories15M');
   const ck = await Llama2cCheckpoint.open(files['stories15M.bin']);
-  const backend = new CpuBackend();
+  const { backend, description } = await openBackend('auto', importFromBench);
   const modules: string[] = [];
   for (let l = 0; l < ck.config.numLayers; l++)
     for (const s of LLAMA_LINEAR_SUFFIXES) modules.push(`model.layers.${l}.${s}`);
@@ -74,10 +77,12 @@ export async function runModelsCpu(options: ModelsCpuOptions = {}) {
     model.dispose();
   }
   await ck.close();
+  await backend.close?.();
   const dense = results[0];
   return {
     suite: 'models-cpu',
     backend: backend.name,
+    engine: description.engine,
     node: process.version,
     model: 'stories15M',
     results: results.map((r) => ({
