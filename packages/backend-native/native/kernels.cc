@@ -10,6 +10,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "common.h"
 
@@ -323,6 +325,37 @@ void monarchForward(ThreadPool& pool, Scratch& zs, Scratch& gs, int64_t N, int64
 
 // ---- elementwise -----------------------------------------------------------------------------------------
 
+namespace {
+
+template <int OP>
+inline float apply2(float x, float y) {
+  if constexpr (OP == 0) return x + y;
+  if constexpr (OP == 1) return x - y;
+  return x * y;
+}
+
+// One row of a broadcast binary op. The common layouts (both contiguous, or one operand constant along the row)
+// get loops the compiler vectorizes; any other stride takes the general loop. Same arithmetic in every case.
+template <int OP>
+void binaryRowOp(float* o, const float* pa, int64_t sa, const float* pb, int64_t sb, int64_t n) {
+  if (sa == 1 && sb == 1)
+    for (int64_t j = 0; j < n; ++j) o[j] = apply2<OP>(pa[j], pb[j]);
+  else if (sa == 1 && sb == 0)
+    for (int64_t j = 0; j < n; ++j) o[j] = apply2<OP>(pa[j], pb[0]);
+  else if (sa == 0 && sb == 1)
+    for (int64_t j = 0; j < n; ++j) o[j] = apply2<OP>(pa[0], pb[j]);
+  else
+    for (int64_t j = 0; j < n; ++j) o[j] = apply2<OP>(pa[j * sa], pb[j * sb]);
+}
+
+void binaryRow(int op, float* o, const float* pa, int64_t sa, const float* pb, int64_t sb, int64_t n) {
+  if (op == 0) binaryRowOp<0>(o, pa, sa, pb, sb, n);
+  else if (op == 1) binaryRowOp<1>(o, pa, sa, pb, sb, n);
+  else binaryRowOp<2>(o, pa, sa, pb, sb, n);
+}
+
+}  // namespace
+
 void binary(int op, float* out, const float* a, const float* b, const std::vector<int64_t>& dims,
             const std::vector<int64_t>& sa, const std::vector<int64_t>& sb) {
   const size_t rank = dims.size();
@@ -342,12 +375,7 @@ void binary(int op, float* out, const float* a, const float* b, const std::vecto
     float* o = out + row * inner;
     const float* pa = a + ia;
     const float* pb = b + ib;
-    if (op == 0)
-      for (int64_t j = 0; j < inner; ++j) o[j] = pa[j * ia1] + pb[j * ib1];
-    else if (op == 1)
-      for (int64_t j = 0; j < inner; ++j) o[j] = pa[j * ia1] - pb[j * ib1];
-    else
-      for (int64_t j = 0; j < inner; ++j) o[j] = pa[j * ia1] * pb[j * ib1];
+    binaryRow(op, o, pa, ia1, pb, ib1, inner);
     for (int64_t d = static_cast<int64_t>(rank) - 2; d >= 0; --d) {
       index[d]++;
       ia += sa[d];
@@ -533,26 +561,75 @@ void stridedCopy(float* dst, const float* src, const std::vector<int64_t>& dims,
   }
 }
 
-void reduce(int op, float* out, const float* x, int64_t outer, int64_t len, int64_t inner) {
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  for (int64_t o = 0; o < outer; ++o) {
-    for (int64_t i = 0; i < inner; ++i) {
-      const float* base = x + o * len * inner + i;
-      double acc = op == 2   ? -std::numeric_limits<double>::infinity()
-                   : op == 3 ? std::numeric_limits<double>::infinity()
-                             : 0.0;
-      for (int64_t k = 0; k < len; ++k) {
-        const double v = base[k * inner];
-        switch (op) {
-          // Math.max/Math.min: NaN wins
-          case 2: acc = (std::isnan(acc) || std::isnan(v)) ? nan : std::max(acc, v); break;
-          case 3: acc = (std::isnan(acc) || std::isnan(v)) ? nan : std::min(acc, v); break;
-          case 4: acc += v * v; break;
-          default: acc += v;
+namespace {
+
+// One step of a reduction in float64: sum, mean (summed here), max/min (NaN wins, as Math.max/min), sumsq.
+template <int OP>
+inline double step(double acc, double v) {
+  if constexpr (OP == 2) return (std::isnan(acc) || std::isnan(v)) ? std::numeric_limits<double>::quiet_NaN() : std::max(acc, v);
+  if constexpr (OP == 3) return (std::isnan(acc) || std::isnan(v)) ? std::numeric_limits<double>::quiet_NaN() : std::min(acc, v);
+  if constexpr (OP == 4) return acc + v * v;
+  return acc + v;
+}
+
+template <int OP>
+constexpr double start() {
+  if constexpr (OP == 2) return -std::numeric_limits<double>::infinity();
+  if constexpr (OP == 3) return std::numeric_limits<double>::infinity();
+  return 0.0;
+}
+
+template <int OP>
+void reduceOp(float* out, const float* x, int64_t outer, int64_t len, int64_t inner) {
+  const auto finish = [len](double acc) { return static_cast<float>(OP == 1 ? acc / static_cast<double>(len) : acc); };
+  if (inner == 1) {
+    for (int64_t o = 0; o < outer; ++o) {
+      const float* row = x + o * len;
+      if constexpr (OP == 2 || OP == 3) {
+        double acc = start<OP>();
+        for (int64_t k = 0; k < len; ++k) acc = step<OP>(acc, row[k]);
+        out[o] = finish(acc);
+      } else {
+        // four partial sums in a fixed order (k mod 4), then combined: the same bytes on every run, and not
+        // bound by the latency of one chain of additions
+        double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        int64_t k = 0;
+        for (; k + 4 <= len; k += 4) {
+          a0 = step<OP>(a0, row[k]);
+          a1 = step<OP>(a1, row[k + 1]);
+          a2 = step<OP>(a2, row[k + 2]);
+          a3 = step<OP>(a3, row[k + 3]);
         }
+        for (; k < len; ++k) a0 = step<OP>(a0, row[k]);
+        out[o] = finish((a0 + a1) + (a2 + a3));
       }
-      out[o * inner + i] = static_cast<float>(op == 1 ? acc / static_cast<double>(len) : acc);
     }
+    return;
+  }
+  // a reduction over an inner axis: rows of `inner` contiguous values, summed row after row (each output's
+  // order is k = 0, 1, … as before, with memory read in order)
+  std::vector<double> acc(static_cast<size_t>(inner));
+  for (int64_t o = 0; o < outer; ++o) {
+    std::fill(acc.begin(), acc.end(), start<OP>());
+    const float* base = x + o * len * inner;
+    for (int64_t k = 0; k < len; ++k) {
+      const float* row = base + k * inner;
+      for (int64_t i = 0; i < inner; ++i) acc[i] = step<OP>(acc[i], row[i]);
+    }
+    for (int64_t i = 0; i < inner; ++i) out[o * inner + i] = finish(acc[i]);
+  }
+}
+
+}  // namespace
+
+void reduce(int op, float* out, const float* x, int64_t outer, int64_t len, int64_t inner) {
+  switch (op) {
+    case 0: return reduceOp<0>(out, x, outer, len, inner);
+    case 1: return reduceOp<1>(out, x, outer, len, inner);
+    case 2: return reduceOp<2>(out, x, outer, len, inner);
+    case 3: return reduceOp<3>(out, x, outer, len, inner);
+    case 4: return reduceOp<4>(out, x, outer, len, inner);
+    default: throw Error("reduce: unknown op " + std::to_string(op));
   }
 }
 
