@@ -93,10 +93,11 @@ describe('the release path: publish every public package to a local registry, in
     () => {
       const dir = join(installDir, 'node_modules', '@blastkit', 'backend-native', 'prebuilds', 'linux-x64');
       expect(existsSync(dir), `${dir} missing: the package's prepack builds it`).toBe(true);
-      expect(readdirSync(dir).filter((f) => f.endsWith('.node')).sort()).toEqual([
-        'blastkit_native.avx2.node',
-        'blastkit_native.baseline.node',
-      ]);
+      expect(
+        readdirSync(dir)
+          .filter((f) => f.endsWith('.node'))
+          .sort(),
+      ).toEqual(['blastkit_native.avx2.node', 'blastkit_native.baseline.node']);
     },
   );
 

@@ -179,6 +179,9 @@ export async function runCpuNative(options: CpuNativeOptions = {}) {
   /** Greedy tokens/s after the first token (as run.c counts), and the tokens. */
   const decode = async (be: Backend, replacements: Map<string, StructuredMatrix>, maxTokens: number) => {
     const model = await LlamaModel.load(ck, ck.config, { backend: be, replacements });
+    // a short warm-up, as run.c allocates its whole state before its clock starts: the buffer pool fills and
+    // BLAST factors are packed for decode on first use
+    await generate(model, [1], { maxTokens: 8, stopToken: -1 });
     let first = 0;
     const t0 = performance.now();
     const tokens = await generate(model, [1], {
