@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { fetchAsset } from '@blastkit/assets';
+import { openBackend } from '@blastkit/core';
 import {
   bootstrapComparison,
   type ComparisonResult,
@@ -19,6 +20,9 @@ import {
   LlamaModel,
 } from '@blastkit/models';
 import { round } from '../timing.js';
+
+// the backend packages are optional dependencies of the bench, resolved from here
+const importFromBench = async (pkg: string) => (await import(pkg)) as Record<string, unknown>;
 
 export interface QualityCpuOptions {
   /** One layer, few tokens, few steps: keeps the suite runnable in tests. */
@@ -49,7 +53,9 @@ export async function runQualityCpu(options: QualityCpuOptions = {}) {
   const files = await fetchAsset('stories15M');
   const ck = await Llama2cCheckpoint.open(files['stories15M.bin']);
   const tokenizer = await Llama2cTokenizer.load(files['tokenizer.bin']);
-  const dense = await LlamaModel.load(ck, ck.config);
+  // the whole protocol on `auto`: the native backend where it loads (minutes instead of hours), else the reference
+  const { backend, description } = await openBackend('auto', importFromBench);
+  const dense = await LlamaModel.load(ck, ck.config, { backend });
   const layers = options.quick ? 1 : ck.config.numLayers;
   const modules: string[] = [];
   for (let l = 0; l < layers; l++)
@@ -113,9 +119,10 @@ export async function runQualityCpu(options: QualityCpuOptions = {}) {
         blocks: 16,
         steps,
         calibration: inputs,
+        backend,
       });
       const seconds = (performance.now() - start) / 1000;
-      const model = await LlamaModel.load(ck, ck.config, { replacements, biases });
+      const model = await LlamaModel.load(ck, ck.config, { backend, replacements, biases });
       rows.push({
         method: row.label,
         reduction,
@@ -131,8 +138,12 @@ export async function runQualityCpu(options: QualityCpuOptions = {}) {
     }
   }
   await ck.close();
+  dense.dispose();
+  await backend.close?.();
   return {
     suite: 'quality-cpu',
+    backend: description.name,
+    engine: description.engine,
     model: 'stories15M',
     retraining: 'none',
     modules: modules.length,
