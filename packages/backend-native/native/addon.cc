@@ -538,7 +538,7 @@ napi_value Blast(Args& a) {
     blastDecodePacked(*c.pool, s, *found->second, x, Z, y);
     return undefinedValue(a.env());
   }
-  blastForward(*c.pool, c.z, c.w, s, x, B, C, D, y, 2);
+  blastForward(*c.pool, c.z, c.w, s, x, B, C, D, y);
   return undefinedValue(a.env());
 }
 

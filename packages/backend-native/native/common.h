@@ -129,9 +129,10 @@ struct BlastShape {
   int64_t N, b, p, q, r;
   bool transpose;
 };
-// mode 0: fused when N ≤ 8, else three passes; 1: fused; 2: three passes.
+// The three passes (batched GEMMs around the mixing step), for N > 8 or when asked for; N ≤ 8 decodes from
+// packed factors (blastDecodePacked).
 void blastForward(ThreadPool& pool, Scratch& z, Scratch& w, const BlastShape& s, const float* x, const float* B,
-                  const float* C, const float* D, float* y, int mode);
+                  const float* C, const float* D, float* y);
 // One BLAST layer's factors in the decode layout, made once on first use and kept with the tensors: the
 // input-side factor as b matrices [inBlock × r8] and the output-side one as b matrices [r8 × out8], each in
 // panels of 64 columns (kernels.cc), so every stage is a stream of vector multiply-adds with no horizontal

@@ -142,14 +142,13 @@ void mixBlock(const BlastShape& s, int64_t o, const float* Z, const float* D, fl
 }  // namespace
 
 void blastForward(ThreadPool& pool, Scratch& zs, Scratch& ws, const BlastShape& s, const float* x, const float* B,
-                  const float* C, const float* D, float* y, int mode) {
+                  const float* C, const float* D, float* y) {
   const int64_t N = s.N, b = s.b, p = s.p, q = s.q, r = s.r;
   const int64_t m = b * p, n = b * q;
   const int64_t nIn = s.transpose ? m : n;
   const int64_t nOut = s.transpose ? n : m;
   if (N == 0 || nOut == 0) return;
   float* Z = zs.floats(static_cast<size_t>(b * N * r) + 1);
-  (void)mode;  // the fused decode (N ≤ 8) runs from packed factors: blastDecodePacked
   float* W = ws.floats(static_cast<size_t>(b * N * r) + 1);
   // 1. z_j = x_j·V_j = x_j·C_jᵀ (for Aᵀ: z_i = x_i·U_i = x_i·B_i)
   gemmBatch(pool, b, [&](int64_t j) {

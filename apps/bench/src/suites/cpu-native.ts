@@ -1,12 +1,5 @@
 import { fetchAsset } from '@blastkit/assets';
-import {
-  type Backend,
-  type BackendDescription,
-  CpuBackend,
-  Rng,
-  type StructuredMatrix,
-  Tensor,
-} from '@blastkit/core';
+import { type Backend, CpuBackend, Rng, type StructuredMatrix, Tensor } from '@blastkit/core';
 import { blastFast, blastPrecGd } from '@blastkit/factorize';
 import {
   compressLinears,
@@ -64,8 +57,6 @@ async function timeOp(
   return t.median;
 }
 
-const anchor = <T extends object>(r: AnchorResult<T>) => r;
-
 /**
  * The native CPU backend against the anchors of issue 16, all measured in this run: GEMM GFLOP/s beside NumPy
  * (OpenBLAS) and the TypeScript reference, a dense 4096² layer beside onnxruntime-node, the BLAST layer beside
@@ -87,7 +78,6 @@ export async function runCpuNative(options: CpuNativeOptions = {}) {
   const native1 = one.backend;
   const native2 = two.backend;
   const reference = new CpuBackend();
-  const describe = (be: Backend): BackendDescription => be.describe();
 
   // ---- GEMM ----------------------------------------------------------------------------------------
   const gemm = [];
@@ -107,8 +97,8 @@ export async function runCpuNative(options: CpuNativeOptions = {}) {
     // the reference at 2048³ alone would take minutes; its figure at 1024³ says enough
     const refGflops =
       n <= 1024 ? flops / (await timeOp(reference, () => reference.matmul(a, b), 0.2)) / 1e9 : null;
-    const numpy1 = anchor(numpySgemm(n, 1));
-    const numpy2 = anchor(numpySgemm(n, 2));
+    const numpy1 = numpySgemm(n, 1);
+    const numpy2 = numpySgemm(n, 2);
     gemm.push({
       n,
       native1Thread: round(ours[0]),
@@ -220,7 +210,7 @@ export async function runCpuNative(options: CpuNativeOptions = {}) {
   }
   const llama2c = [1, 2].map((threads) => ({
     threads,
-    ...anchor(llama2cDecode(files['stories15M.bin'], files['tokenizer.bin'], steps, threads)),
+    ...llama2cDecode(files['stories15M.bin'], files['tokenizer.bin'], steps, threads),
   }));
   const tps = (model: string, threads: number) =>
     decodes.find((x) => x.model === model && x.threads === threads)?.tokensPerSecond ?? Number.NaN;
@@ -267,9 +257,9 @@ export async function runCpuNative(options: CpuNativeOptions = {}) {
     available: true as const,
     node: process.version,
     backends: {
-      native1Thread: describe(native1),
-      native2Threads: describe(native2),
-      reference: describe(reference),
+      native1Thread: native1.describe(),
+      native2Threads: native2.describe(),
+      reference: reference.describe(),
     },
     gemm,
     layers: { dim: d, blocks, rank, blastParameterShare: round(blastParameters / (d * d)), results: layers },
