@@ -56,8 +56,11 @@ for (const name of names) {
 }
 const failed = Object.values(report).reduce((n, r) => n + r.failed, 0);
 const software = Object.entries(report).filter(([, r]) => r.software);
-for (const [name, r] of software)
-  process.stderr.write(`${name}: not a GPU: the adapter is a software rasterizer (${r.device})\n`);
+// written before the exit below, and waited for: on a pipe, process.exit would drop what is still queued
+const warning = software
+  .map(([name, r]) => `${name}: not a GPU: the adapter is a software rasterizer (${r.device})\n`)
+  .join('');
+if (warning) await new Promise<void>((done) => process.stderr.write(warning, () => done()));
 const refuseSoftware = software.length > 0 && !process.env.BLASTKIT_ALLOW_SOFTWARE_ADAPTER;
 process.stdout.write(`${JSON.stringify(report, null, 2)}\n`, () =>
   process.exit(failed > 0 ? 1 : refuseSoftware ? 2 : 0),
