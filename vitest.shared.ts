@@ -11,6 +11,9 @@ export function packageTestConfig(overrides: { testTimeout?: number } = {}) {
       reporters: ['default', 'json'],
       outputFile: { json: '.reports/vitest.json' },
       testTimeout: overrides.testTimeout ?? 60_000,
+      // hooks set up and tear down real files (fuzz suites remove thousands of case folders): vitest's 10 s
+      // default failed a CI run on a loaded machine, so hooks get the same allowance as tests
+      hookTimeout: 60_000,
       pool: 'forks',
     },
   });

@@ -28,9 +28,11 @@ const caseDir = async () => {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'blastkit-cli-e2e-'));
 });
+// thousands of case folders: removing them takes seconds on a loaded machine (the 10 s default hook timeout
+// failed a CI run)
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
-});
+}, 120_000);
 
 function blastkit(args: string[]): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve) => {

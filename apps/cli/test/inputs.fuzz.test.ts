@@ -49,9 +49,11 @@ beforeAll(async () => {
     out: join(dir, 'compressed'),
   });
 }, 120_000);
+// thousands of case folders: removing them takes seconds on a loaded machine (the 10 s default hook timeout
+// failed a CI run)
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
-});
+}, 120_000);
 
 /** Checks a thrown error: one the command exits 2 for, its message naming one of `names`, no stack trace. */
 function expectInputError(err: unknown, names: readonly string[]): void {

@@ -35,9 +35,11 @@ async function caseDir(): Promise<string> {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'blastkit-models-fuzz-'));
 });
+// thousands of case folders: removing them takes seconds on a loaded machine (the 10 s default hook timeout
+// failed a CI run)
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
-});
+}, 120_000);
 
 /** Runs `load`: it succeeds, or fails with a ModelFormatError whose message starts with one of `files`. */
 async function loadsOrNamesFile(

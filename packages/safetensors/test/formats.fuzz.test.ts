@@ -61,9 +61,11 @@ beforeAll(async () => {
   );
   validNpy = new Uint8Array(await import('node:fs/promises').then((fs) => fs.readFile(npy)));
 });
+// thousands of case folders: removing them takes seconds on a loaded machine (the 10 s default hook timeout
+// failed a CI run)
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
-});
+}, 120_000);
 
 /** Opens and reads every tensor of a safetensors file; throws whatever the reader throws. */
 async function readAllSafetensors(path: string): Promise<void> {
