@@ -1,9 +1,15 @@
 /**
  * @blastkit/bench — blastkit's benchmark suites as a library: the suite registry, `runSuite(name, options)` and
- * the report renderer. Every suite resolves to plain JSON; `blastkit bench` and `pnpm bench` print it.
+ * the report renderer (each suite renders its own section). Every suite resolves to plain JSON; `blastkit bench` and `pnpm bench` print it.
  */
+export { formatNumber } from './report/format.js';
+export { renderReport, renderSuite } from './report/page.js';
+export { niceTicks, svgBarChart, svgLinePlot } from './report/plot.js';
+export { table } from './report/table.js';
 export {
+  defineSuite,
   runSuite,
+  type Section,
   SUITES,
   type Suite,
   type SuiteOptions,
@@ -11,8 +17,7 @@ export {
   SuiteUsageError,
   suiteNames,
   UnknownSuiteError,
-} from './registry.js';
-export { renderReport, renderSuite, svgLinePlot } from './report.js';
+} from './suites/index.js';
 export {
   KERNEL_METHODS,
   type KernelBackendInfo,

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 /**
  * `pnpm bench [suite…] [--quick] [--full] [--out DIR] [--list]`: runs suites and prints each result as JSON.
- * Suites are registered in ./registry.ts (add new ones there, not here).
+ * Suites are registered in ./suites/index.ts (add new ones there, not here).
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runSuite, SUITES, suiteNames } from './registry.js';
+import { runSuite, SUITES, suiteNames } from './suites/index.js';
 
 const USAGE = `usage: blastkit-bench [suite…] [--quick] [--full] [--backends LIST] [--out DIR] [--list]
   no suite: every suite in turn. JSON results on stdout, progress on stderr.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderReport } from '../src/report.js';
+import { renderReport } from '../src/report/page.js';
 import { runCoreCpu } from '../src/suites/core-cpu.js';
 
 describe('core-cpu benchmark suite', () => {

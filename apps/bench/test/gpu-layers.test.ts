@@ -1,10 +1,10 @@
 import { fetchAsset } from '@blastkit/assets';
 import { Llama2cCheckpoint } from '@blastkit/models';
 import { describe, expect, it } from 'vitest';
-import { SUITES } from '../src/registry.js';
-import { renderSuite } from '../src/report.js';
+import { renderSuite } from '../src/report/page.js';
 import { randomLlamaSource } from '../src/scale/random-llama.js';
 import { evaluateTargets, modelDecode, runGpuLayers, STORIES15M_CONFIG } from '../src/suites/gpu-layers.js';
+import { SUITES } from '../src/suites/index.js';
 import { openBackend } from '../src/suites/kernels.js';
 
 describe('gpu-layers suite', () => {

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { formatNumber, niceTicks, renderReport, svgLinePlot } from '../src/report.js';
+import { formatNumber } from '../src/report/format.js';
+import { renderReport } from '../src/report/page.js';
+import { niceTicks, svgLinePlot } from '../src/report/plot.js';
 import { runConvergenceCpu } from '../src/suites/convergence-cpu.js';
 
 describe('bench report', () => {

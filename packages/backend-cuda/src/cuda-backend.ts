@@ -1,44 +1,14 @@
 import {
-  type AttentionOptions,
-  BACKEND_SPECIFICATION_VERSION,
   type Backend,
-  type BackendDescription,
   type BackendTensor,
-  type BlastForwardOptions,
-  type EighResult,
   InvalidArgumentError,
   type MatmulOptions,
-  type ReduceOp,
-  type RopeOptions,
   resolveReshape,
-  type SvdResult,
+  TableBackend,
   Tensor,
-  type UnaryOp,
 } from '@blastkit/core';
-import { argmax } from './kernels/argmax.js';
-import { attention } from './kernels/attention.js';
-import { binary } from './kernels/binary.js';
-import { blastForward } from './kernels/blast-forward.js';
-import { blockDiagonalForward } from './kernels/block-diagonal-forward.js';
-import { choleskySolve } from './kernels/cholesky-solve.js';
-import { concat } from './kernels/concat.js';
-import { eigh } from './kernels/eigh.js';
-import { embedding } from './kernels/embedding.js';
 import { type CudaHalfTensor, disposeHalf, type HalfDtype, matmulHalf, toHalf } from './kernels/half-gemm.js';
-import { layerNorm } from './kernels/layer-norm.js';
-import { linear } from './kernels/linear.js';
-import { lowRankForward } from './kernels/low-rank-forward.js';
-import { matmul } from './kernels/matmul.js';
-import { monarchForward } from './kernels/monarch-forward.js';
-import { reduce } from './kernels/reduce.js';
-import { rmsNorm } from './kernels/rms-norm.js';
-import { rope } from './kernels/rope.js';
-import { scale } from './kernels/scale.js';
-import { slice } from './kernels/slice.js';
-import { softmax } from './kernels/softmax.js';
-import { transpose } from './kernels/transpose.js';
-import { truncatedSvd } from './kernels/truncated-svd.js';
-import { unary } from './kernels/unary.js';
+import { CUDA_BACKEND } from './kernels/index.js';
 import { loadAddon, type NativeAddon, type NativeStats } from './native-addon.js';
 import { type CudaProbe, probeCuda } from './probe.js';
 import { CudaTensor, Runtime } from './runtime.js';
@@ -66,24 +36,20 @@ export class CudaUnavailableError extends Error {
  * cudaMalloc each, freed on dispose), GEMMs go to cuBLAS (float32 in, float32 accumulation), everything else
  * to the addon's kernels, all on one stream in call order. `download` waits for the stream.
  */
-export class CudaBackend implements Backend {
-  readonly specificationVersion = BACKEND_SPECIFICATION_VERSION;
-  readonly name = 'cuda';
+export class CudaBackend extends TableBackend<Runtime> implements Backend {
   private readonly rt: Runtime;
 
   /** Use CudaBackend.create (or openCudaBackend with an addon of your own, for tests). */
   constructor(
     native: NativeAddon,
-    /** The device in one line, e.g. "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)". */
-    readonly deviceInfo: string,
+    /** The device in one line, e.g. "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)": describe().engine. */
+    device: string,
     options: CudaBackendOptions = {},
   ) {
     const ctx = native.open(options.device ?? 0, options.tf32 ?? false);
-    this.rt = new Runtime(native, ctx, 'cuda');
-  }
-
-  describe(): BackendDescription {
-    return { name: 'cuda', device: 'gpu', engine: this.deviceInfo, software: false };
+    const rt = new Runtime(native, ctx, 'cuda', device);
+    super(CUDA_BACKEND, rt);
+    this.rt = rt;
   }
 
   /**
@@ -157,92 +123,6 @@ export class CudaBackend implements Backend {
     this.rt.native.close(this.rt.ctx);
   }
 
-  matmul(a: BackendTensor, b: BackendTensor, options?: MatmulOptions): BackendTensor {
-    return matmul(this.rt, a, b, options);
-  }
-  linear(x: BackendTensor, weight: BackendTensor, bias?: BackendTensor): BackendTensor {
-    return linear(this.rt, x, weight, bias);
-  }
-  blastForward(
-    x: BackendTensor,
-    B: BackendTensor,
-    C: BackendTensor,
-    D: BackendTensor,
-    options?: BlastForwardOptions,
-  ): BackendTensor {
-    return blastForward(this.rt, x, B, C, D, options);
-  }
-  lowRankForward(x: BackendTensor, U: BackendTensor, V: BackendTensor): BackendTensor {
-    return lowRankForward(this.rt, x, U, V);
-  }
-  monarchForward(x: BackendTensor, L: BackendTensor, R: BackendTensor): BackendTensor {
-    return monarchForward(this.rt, x, L, R);
-  }
-  blockDiagonalForward(x: BackendTensor, blocks: BackendTensor): BackendTensor {
-    return blockDiagonalForward(this.rt, x, blocks);
-  }
-
-  add(a: BackendTensor, b: BackendTensor): BackendTensor {
-    return binary(this.rt, 'add', a, b);
-  }
-  sub(a: BackendTensor, b: BackendTensor): BackendTensor {
-    return binary(this.rt, 'sub', a, b);
-  }
-  mul(a: BackendTensor, b: BackendTensor): BackendTensor {
-    return binary(this.rt, 'mul', a, b);
-  }
-  scale(a: BackendTensor, alpha: number, beta?: number): BackendTensor {
-    return scale(this.rt, a, alpha, beta);
-  }
-  unary(x: BackendTensor, op: UnaryOp): BackendTensor {
-    return unary(this.rt, x, op);
-  }
-  softmax(x: BackendTensor): BackendTensor {
-    return softmax(this.rt, x);
-  }
-  rmsNorm(x: BackendTensor, weight: BackendTensor, eps: number): BackendTensor {
-    return rmsNorm(this.rt, x, weight, eps);
-  }
-  layerNorm(x: BackendTensor, weight: BackendTensor, bias: BackendTensor, eps: number): BackendTensor {
-    return layerNorm(this.rt, x, weight, bias, eps);
-  }
-  rope(x: BackendTensor, positions: Int32Array, options: RopeOptions): BackendTensor {
-    return rope(this.rt, x, positions, options);
-  }
-  embedding(table: BackendTensor, ids: Int32Array): BackendTensor {
-    return embedding(this.rt, table, ids);
-  }
-  attention(q: BackendTensor, k: BackendTensor, v: BackendTensor, options: AttentionOptions): BackendTensor {
-    return attention(this.rt, q, k, v, options);
-  }
-
-  transpose(x: BackendTensor, perm: readonly number[]): BackendTensor {
-    return transpose(this.rt, x, perm);
-  }
-  slice(x: BackendTensor, begin: readonly number[], size: readonly number[]): BackendTensor {
-    return slice(this.rt, x, begin, size);
-  }
-  concat(xs: readonly BackendTensor[], axis: number): BackendTensor {
-    return concat(this.rt, xs, axis);
-  }
-
-  reduce(x: BackendTensor, op: ReduceOp, axis?: number): BackendTensor {
-    return reduce(this.rt, x, op, axis);
-  }
-  argmax(x: BackendTensor): BackendTensor {
-    return argmax(this.rt, x);
-  }
-
-  choleskySolve(A: BackendTensor, B: BackendTensor): BackendTensor {
-    return choleskySolve(this.rt, A, B);
-  }
-  eigh(A: BackendTensor): EighResult {
-    return eigh(this.rt, A);
-  }
-  truncatedSvd(A: BackendTensor, k: number): SvdResult {
-    return truncatedSvd(this.rt, A, k);
-  }
-
   // ---- beyond the interface: half-precision GEMMs for benchmarks -----------------------------------
 
   /** A float16 or bfloat16 copy of a tensor (round to nearest even), for matmulHalf. */
@@ -261,9 +141,9 @@ export class CudaBackend implements Backend {
 /** A backend on an addon you provide (a test double, or one loaded from elsewhere); skips probe(). */
 export function openCudaBackend(
   native: NativeAddon,
-  options: CudaBackendOptions & { deviceInfo?: string } = {},
+  options: CudaBackendOptions & { engine?: string } = {},
 ): CudaBackend {
-  return new CudaBackend(native, options.deviceInfo ?? 'caller-provided addon', options);
+  return new CudaBackend(native, options.engine ?? 'caller-provided addon', options);
 }
 
 /** A CUDA backend on device 0 (see CudaBackendOptions); rejects naming probe()'s reason when it cannot run. */

@@ -50,6 +50,8 @@ export class Runtime {
     readonly native: NativeAddon,
     readonly ctx: NativeContext,
     readonly backendName: string,
+    /** The device in one line (describe()'s `engine`), e.g. "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)". */
+    readonly device: string,
     /** Most bytes the pool keeps; a buffer freed past it goes back to CUDA. */
     readonly poolLimitBytes = 1 << 30,
   ) {}

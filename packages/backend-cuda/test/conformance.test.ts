@@ -10,7 +10,7 @@ const probe = CudaBackend.probe();
 if (probe.available) {
   it('opens a context on the device', async () => {
     const backend = await CudaBackend.create();
-    console.info(`cuda conformance on ${backend.deviceInfo} (${probe.native?.cublas})`);
+    console.info(`cuda conformance on ${backend.describe().engine} (${probe.native?.cublas})`);
     expect(backend.name).toBe('cuda');
     await backend.close();
   });

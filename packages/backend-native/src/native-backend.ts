@@ -1,34 +1,14 @@
 import {
-  type AttentionOptions,
-  BACKEND_SPECIFICATION_VERSION,
   type Backend,
-  type BackendDescription,
   type BackendTensor,
   type BlastForwardOptions,
-  type EighResult,
   InvalidArgumentError,
-  type MatmulOptions,
-  type ReduceOp,
-  type RopeOptions,
   resolveReshape,
-  type SvdResult,
+  TableBackend,
   Tensor,
-  type UnaryOp,
 } from '@blastkit/core';
-import { binary, layerNorm, rmsNorm, scale, softmax, unary } from './kernels/elementwise.js';
-import { choleskySolve, eigh, truncatedSvd } from './kernels/factorization.js';
-import { concat, slice, transpose } from './kernels/layout.js';
-import {
-  type BlastPath,
-  blastForward,
-  blockDiagonalForward,
-  linear,
-  lowRankForward,
-  matmul,
-  monarchForward,
-} from './kernels/products.js';
-import { argmax, reduce } from './kernels/reduce.js';
-import { attention, embedding, rope } from './kernels/transformer.js';
+import { NATIVE_BACKEND } from './kernels/index.js';
+import { type BlastPath, blastForward } from './kernels/products.js';
 import { loadAddon, type NativeAddon, type NativeInfo, type NativeStats } from './native-addon.js';
 import { type NativeProbe, probeNative, resolveThreads } from './probe.js';
 import { NativeTensor, Runtime } from './runtime.js';
@@ -53,15 +33,19 @@ const VARIANT_LABELS: Record<string, string> = {
   generic: 'generic',
 };
 
+/** describe()'s engine: 'Eigen 3.4.0 (avx2+fma), 2 threads'. */
+function engineLine(info: NativeInfo, threads: number): string {
+  const variant = VARIANT_LABELS[info.variant] ?? info.variant;
+  return `Eigen ${info.eigen} (${variant}), ${threads} thread${threads === 1 ? '' : 's'}`;
+}
+
 /**
  * The Backend interface on the CPU through the blastkit_native addon: tensors live in 64-byte aligned native
  * memory (freed buffers are kept by size and reused), GEMMs and the factorizations run on Eigen 3.4, the BLAST
  * mixing, a fused BLAST decode, Monarch, attention, RoPE and the norms on the addon's own C++, over a
  * persistent thread pool. Every kernel runs when called; `download` only copies.
  */
-export class NativeBackend implements Backend {
-  readonly specificationVersion = BACKEND_SPECIFICATION_VERSION;
-  readonly name = 'native';
+export class NativeBackend extends TableBackend<Runtime> implements Backend {
   private readonly rt: Runtime;
 
   /** Use NativeBackend.create (or createBackend). */
@@ -72,7 +56,9 @@ export class NativeBackend implements Backend {
     /** The pool's thread count, the calling thread included. */
     readonly threads: number,
   ) {
-    this.rt = new Runtime(native, native.open(threads), 'native');
+    const rt = new Runtime(native, native.open(threads), 'native', engineLine(info, threads));
+    super(NATIVE_BACKEND, rt);
+    this.rt = rt;
   }
 
   /** Synchronous and never throws: whether the addon loads here, and if not, why. */
@@ -91,18 +77,6 @@ export class NativeBackend implements Backend {
     const load = loadAddon();
     if (!probe.available || !load.ok) throw new NativeUnavailableError(probe);
     return new NativeBackend(load.addon, load.info, resolveThreads(options.threads));
-  }
-
-  /** The uniform one-line description: { name: 'native', device: 'cpu', engine: 'Eigen 3.4.0 (avx2+fma), 2 threads' }. */
-  describe(): BackendDescription {
-    const variant = VARIANT_LABELS[this.info.variant] ?? this.info.variant;
-    const threads = `${this.threads} thread${this.threads === 1 ? '' : 's'}`;
-    return {
-      name: 'native',
-      device: 'cpu',
-      engine: `Eigen ${this.info.eigen} (${variant}), ${threads}`,
-      software: false,
-    };
   }
 
   /** Native memory as the addon counts it: live tensors (count, bytes, peak), the reuse pool, scratch. */
@@ -144,21 +118,6 @@ export class NativeBackend implements Backend {
     this.rt.close();
   }
 
-  matmul(a: BackendTensor, b: BackendTensor, options?: MatmulOptions): BackendTensor {
-    return matmul(this.rt, a, b, options);
-  }
-  linear(x: BackendTensor, weight: BackendTensor, bias?: BackendTensor): BackendTensor {
-    return linear(this.rt, x, weight, bias);
-  }
-  blastForward(
-    x: BackendTensor,
-    B: BackendTensor,
-    C: BackendTensor,
-    D: BackendTensor,
-    options?: BlastForwardOptions,
-  ): BackendTensor {
-    return blastForward(this.rt, x, B, C, D, options);
-  }
   /**
    * blastForward on a chosen path: 'fused' (the decode kernel, N ≤ 8), 'three-pass' (batched GEMMs around the
    * mixing step) or 'auto' (what blastForward does: fused for N ≤ 8). For tests and benchmarks.
@@ -172,76 +131,6 @@ export class NativeBackend implements Backend {
     path: BlastPath,
   ): BackendTensor {
     return blastForward(this.rt, x, B, C, D, options, path);
-  }
-  lowRankForward(x: BackendTensor, U: BackendTensor, V: BackendTensor): BackendTensor {
-    return lowRankForward(this.rt, x, U, V);
-  }
-  monarchForward(x: BackendTensor, L: BackendTensor, R: BackendTensor): BackendTensor {
-    return monarchForward(this.rt, x, L, R);
-  }
-  blockDiagonalForward(x: BackendTensor, blocks: BackendTensor): BackendTensor {
-    return blockDiagonalForward(this.rt, x, blocks);
-  }
-
-  add(a: BackendTensor, b: BackendTensor): BackendTensor {
-    return binary(this.rt, 'add', a, b);
-  }
-  sub(a: BackendTensor, b: BackendTensor): BackendTensor {
-    return binary(this.rt, 'sub', a, b);
-  }
-  mul(a: BackendTensor, b: BackendTensor): BackendTensor {
-    return binary(this.rt, 'mul', a, b);
-  }
-  scale(a: BackendTensor, alpha: number, beta?: number): BackendTensor {
-    return scale(this.rt, a, alpha, beta);
-  }
-  unary(x: BackendTensor, op: UnaryOp): BackendTensor {
-    return unary(this.rt, x, op);
-  }
-  softmax(x: BackendTensor): BackendTensor {
-    return softmax(this.rt, x);
-  }
-  rmsNorm(x: BackendTensor, weight: BackendTensor, eps: number): BackendTensor {
-    return rmsNorm(this.rt, x, weight, eps);
-  }
-  layerNorm(x: BackendTensor, weight: BackendTensor, bias: BackendTensor, eps: number): BackendTensor {
-    return layerNorm(this.rt, x, weight, bias, eps);
-  }
-  rope(x: BackendTensor, positions: Int32Array, options: RopeOptions): BackendTensor {
-    return rope(this.rt, x, positions, options);
-  }
-  embedding(table: BackendTensor, ids: Int32Array): BackendTensor {
-    return embedding(this.rt, table, ids);
-  }
-  attention(q: BackendTensor, k: BackendTensor, v: BackendTensor, options: AttentionOptions): BackendTensor {
-    return attention(this.rt, q, k, v, options);
-  }
-
-  transpose(x: BackendTensor, perm: readonly number[]): BackendTensor {
-    return transpose(this.rt, x, perm);
-  }
-  slice(x: BackendTensor, begin: readonly number[], size: readonly number[]): BackendTensor {
-    return slice(this.rt, x, begin, size);
-  }
-  concat(xs: readonly BackendTensor[], axis: number): BackendTensor {
-    return concat(this.rt, xs, axis);
-  }
-
-  reduce(x: BackendTensor, op: ReduceOp, axis?: number): BackendTensor {
-    return reduce(this.rt, x, op, axis);
-  }
-  argmax(x: BackendTensor): BackendTensor {
-    return argmax(this.rt, x);
-  }
-
-  choleskySolve(A: BackendTensor, B: BackendTensor): BackendTensor {
-    return choleskySolve(this.rt, A, B);
-  }
-  eigh(A: BackendTensor): EighResult {
-    return eigh(this.rt, A);
-  }
-  truncatedSvd(A: BackendTensor, k: number): SvdResult {
-    return truncatedSvd(this.rt, A, k);
   }
 }
 

@@ -41,6 +41,8 @@ export class Runtime {
     readonly native: NativeAddon,
     readonly ctx: NativeContext,
     readonly backendName: string,
+    /** What answers, in one line (describe()'s `engine`), e.g. 'Eigen 3.4.0 (avx2+fma), 2 threads'. */
+    readonly engine: string,
   ) {
     this.finalizer = new FinalizationRegistry((id) => {
       if (this.closed) return;

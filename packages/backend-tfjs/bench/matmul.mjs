@@ -104,6 +104,6 @@ if (opt('child') === undefined) {
   };
   await be.close();
   process.stdout.write(
-    `${JSON.stringify({ engine, detail: be.engineDetail, tfBackend: tf.getBackend(), matmul, layer })}\n`,
+    `${JSON.stringify({ engine, detail: be.describe().engine, tfBackend: tf.getBackend(), matmul, layer })}\n`,
   );
 }

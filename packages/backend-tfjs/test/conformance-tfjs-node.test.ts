@@ -23,7 +23,7 @@ if (engine instanceof Error && process.env.BLASTKIT_REQUIRE_TFJS_NODE) {
     const backend = await TfjsBackend.create({ engine: 'tfjs-node' });
     expect(backend.engine).toBe('tfjs-node');
     expect(tf.getBackend()).toBe('tensorflow');
-    console.info(`tfjs-node conformance on ${backend.engineDetail}`);
+    console.info(`tfjs-node conformance on ${backend.describe().engine}`);
     await backend.close();
   });
 

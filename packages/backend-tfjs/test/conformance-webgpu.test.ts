@@ -5,7 +5,7 @@ import { TfjsBackend } from '../src/index.js';
 it('runs on the WebGPU engine', async () => {
   const backend = await TfjsBackend.create({ engine: 'webgpu' });
   expect(backend.engine).toBe('webgpu');
-  console.info(backend.engineDetail);
+  console.info(backend.describe().engine);
   await backend.close();
 });
 

@@ -22,7 +22,7 @@ if (probe.ok) {
     );
     await expect(selectTfjsEngine(['tfjs-node-gpu'])).rejects.toThrow(/lists no GPU device/);
     const be = await TfjsBackend.create({ engine: 'tfjs-node' });
-    expect(be.engineDetail).toMatch(
+    expect(be.describe().engine).toMatch(
       /tfjs-node-gpu 4\.22\.0 .* on the CPU \(the tfjs-node-gpu addon, on the CPU\)/,
     );
     const rng = new Rng(3);

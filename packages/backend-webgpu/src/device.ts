@@ -4,8 +4,11 @@ export type AdapterChoice = 'auto' | 'software';
 
 export interface AcquiredDevice {
   device: GPUDevice;
-  /** A one-line description of the adapter, e.g. 'opengles: llvmpipe… (OpenGL ES 3.2 Mesa 22.3.6)'. */
-  adapterInfo: string;
+  /**
+   * The adapter in one line, e.g. 'opengles: llvmpipe… (OpenGL ES 3.2 Mesa 22.3.6)': what the backend's
+   * describe() gives as `engine`.
+   */
+  adapter: string;
 }
 
 // dawn.node instances must stay strongly referenced for the whole process: a collected instance segfaults in
@@ -49,7 +52,7 @@ async function open(adapter: GPUAdapter, via: string): Promise<AcquiredDevice> {
   const requiredLimits: Record<string, number> = {};
   for (const name of LIMITS) requiredLimits[name] = adapter.limits[name];
   const device = await adapter.requestDevice({ requiredLimits });
-  return { device, adapterInfo: describe(adapter, via) };
+  return { device, adapter: describe(adapter, via) };
 }
 
 /**

@@ -121,6 +121,8 @@ export class Runtime {
   constructor(
     readonly device: GPUDevice,
     readonly backendName: string,
+    /** Which adapter answered, in one line (describe()'s `engine`). */
+    readonly adapter: string,
   ) {}
 
   get maxBindingBytes(): number {

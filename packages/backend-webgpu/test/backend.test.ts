@@ -20,7 +20,7 @@ describe('WebGpuBackend (software adapter)', () => {
   });
 
   it('names its adapter', () => {
-    expect(gpu.adapterInfo).toMatch(EXPECTED_ADAPTER);
+    expect(gpu.describe().engine).toMatch(EXPECTED_ADAPTER);
     expect(gpu.name).toBe('webgpu');
   });
 

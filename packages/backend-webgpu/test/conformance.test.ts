@@ -8,7 +8,7 @@ import { EXPECTED_ADAPTER, TEST_ADAPTER } from './adapter.js';
 // the file failed), and this test fails on its own so the failure is also counted as a failed test.
 it(`finds the ${TEST_ADAPTER} adapter`, async () => {
   const backend = await WebGpuBackend.create({ adapter: TEST_ADAPTER });
-  expect(backend.adapterInfo).toMatch(EXPECTED_ADAPTER);
+  expect(backend.describe().engine).toMatch(EXPECTED_ADAPTER);
   await backend.close();
 });
 
@@ -16,7 +16,7 @@ describeBackendConformance({
   name: `webgpu (${TEST_ADAPTER} adapter)`,
   createBackend: async () => {
     const backend = await WebGpuBackend.create({ adapter: TEST_ADAPTER });
-    console.info(`webgpu conformance on ${backend.adapterInfo}`);
+    console.info(`webgpu conformance on ${backend.describe().engine}`);
     return backend;
   },
   // The suite's defaults (1e-5 of the output's scale + 1e-6) hold for every kernel: f32 with sums in another

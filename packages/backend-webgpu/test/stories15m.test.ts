@@ -83,7 +83,7 @@ describe('stories15M compressed with BLAST on WebGPU (software adapter)', () => 
     const onGpu = await run(gpu);
     await ck.close();
     console.info(
-      `BLAST stories15M on ${gpu.adapterInfo}: ${JSON.stringify(tokenizer.decode([...prompt, ...onGpu.tokens]))}`,
+      `BLAST stories15M on ${gpu.describe().engine}: ${JSON.stringify(tokenizer.decode([...prompt, ...onGpu.tokens]))}`,
     );
     expect(onGpu.tokens).toEqual(onCpu.tokens);
     onCpu.logits.forEach((want, step) => {

@@ -8,14 +8,18 @@ export class InvalidArgumentError extends Error {
   override name = 'InvalidArgumentError';
 }
 
-/** Raised by a backend for an operation of the interface it does not implement. */
+/**
+ * Raised by a backend for an operation of the interface it does not implement (a gap its kernel table declares
+ * with `notImplemented(reason)`); the message names the operation, the backend and the reason.
+ */
 export class NotImplementedOnBackendError extends Error {
   override name = 'NotImplementedOnBackendError';
   constructor(
     readonly op: string,
     readonly backend: string,
+    readonly reason?: string,
   ) {
-    super(`operation '${op}' is not implemented on backend ${backend}`);
+    super(`operation '${op}' is not implemented on backend ${backend}${reason ? `: ${reason}` : ''}`);
   }
 }
 

@@ -3,7 +3,9 @@
  */
 
 export * from './backend/backend.js';
+export * from './backend/cpu-handoff.js';
 export * from './backend/kernel-names.js';
+export * from './backend/kernel-table.js';
 export * from './backend/matmul-dims.js';
 export * from './backend/registry.js';
 export * from './backend/shape-rules.js';

@@ -31,6 +31,15 @@ export {
   tailEnergyCurve,
 } from './budget/allocate.js';
 export { type BudgetMethod, type RankChoice, rankForRatio, referenceRank } from './budget/ranks.js';
+export {
+  FACTORIZER_NAMES,
+  FACTORIZERS,
+  type Factorized,
+  type FactorizeRequest,
+  type FactorizerMethod,
+  type FactorizerName,
+  findFactorizer,
+} from './methods.js';
 export type { FactorizeProgress, RunOptions } from './progress.js';
 export {
   type CheckpointEntry,

@@ -20,13 +20,13 @@ async function open(name: string): Promise<Backend> {
   if (name === 'webgpu') {
     const { WebGpuBackend } = await import('@blastkit/backend-webgpu');
     const be = await WebGpuBackend.create();
-    details[name] = be.adapterInfo;
+    details[name] = be.describe().engine;
     return be;
   }
   if (name === 'cuda') {
     const { CudaBackend } = await import('@blastkit/backend-cuda');
     const be = await CudaBackend.create();
-    details[name] = be.deviceInfo;
+    details[name] = be.describe().engine;
     return be;
   }
   throw new Error(`unknown backend '${name}' (known: webgpu, cuda)`);

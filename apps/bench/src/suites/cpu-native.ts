@@ -233,7 +233,14 @@ export async function runCpuNative(options: CpuNativeOptions = {}) {
   await ck.close();
 
   // ---- factorization (--full): the fast solver to the faithful solver's error on 1024² ----------------
-  let factorize: Record<string, unknown> | undefined;
+  let factorize:
+    | {
+        shape: number[];
+        faithful: { seconds: number; relativeError: number };
+        fastSecondsToFaithfulError: number | null;
+        referenceFastSecondsToError: number;
+      }
+    | undefined;
   if (options.full) {
     log(
       'factorize 1024², b=16, r=256: faithful PrecGD, then the fast solver to its error (native, 2 threads)',

@@ -160,9 +160,6 @@ async function importOptional(spec: string): Promise<Record<string, unknown>> {
 
 const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0];
 
-// llvmpipe/lavapipe (Mesa), SwiftShader, WARP: adapters that run on the CPU
-const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|warp|fallback/i;
-
 const TFJS_PACKAGE = '@blastkit/backend-tfjs';
 
 /**
@@ -198,97 +195,36 @@ async function expandBackends(names: readonly string[]): Promise<(string | Kerne
   return out;
 }
 
-/** Opens one backend in this process, or says why it is absent. */
+// literal specifiers for WebGPU and CUDA, so a bundle of the bench takes those backends (and the CUDA addon)
+// along; the others are optional and resolved at run time
+const importBackendPackage = async (pkg: string): Promise<Record<string, unknown>> => {
+  if (pkg === '@blastkit/backend-webgpu')
+    return (await import('@blastkit/backend-webgpu')) as Record<string, unknown>;
+  if (pkg === '@blastkit/backend-cuda')
+    return (await import('@blastkit/backend-cuda')) as Record<string, unknown>;
+  return importOptional(pkg);
+};
+
+/**
+ * Opens one backend in this process through core's backend registry (`tfjs:<engine>` names one tfjs engine),
+ * or says why it is absent. `detail` is the backend's describe().engine, the words every tool uses.
+ */
 export async function openBackend(name: string): Promise<OpenBackend> {
-  if (name === 'cpu')
-    return {
-      info: { name, available: true, detail: 'CpuBackend (@blastkit/core, the TypeScript reference)' },
-      backend: new CpuBackend(),
-    };
-  const absent = (detail: string): OpenBackend => ({ info: { name, available: false, detail } });
-  if (name === 'native') {
-    try {
-      const { backend, description } = await openBackendByName('native', importOptional);
-      return {
-        info: { name, available: true, detail: description.engine },
-        backend,
-        close: async () => backend.close?.(),
-      };
-    } catch (err) {
-      return absent(firstLine(err));
-    }
-  }
-  if (name === 'webgpu') {
-    let mod: Record<string, unknown>;
-    try {
-      // a literal specifier (unlike tfjs'), so a bundle of the bench takes the WebGPU backend along
-      mod = (await import('@blastkit/backend-webgpu')) as Record<string, unknown>;
-    } catch (err) {
-      return absent(`@blastkit/backend-webgpu not loadable: ${firstLine(err)}`);
-    }
-    const WebGpuBackend = mod.WebGpuBackend as { create(): Promise<Backend & { adapterInfo: string }> };
-    try {
-      const be = await WebGpuBackend.create();
-      return {
-        info: {
-          name,
-          available: true,
-          detail: be.adapterInfo,
-          software: SOFTWARE_ADAPTER.test(be.adapterInfo),
-        },
-        backend: be,
-        close: async () => be.close?.(),
-      };
-    } catch (err) {
-      return absent(`no adapter: ${firstLine(err)}`);
-    }
-  }
-  if (name === 'cuda') {
-    let mod: Record<string, unknown>;
-    try {
-      // literal, like WebGPU's: a bundle of the bench takes it (and its addon) along
-      mod = (await import('@blastkit/backend-cuda')) as Record<string, unknown>;
-    } catch (err) {
-      return absent(`@blastkit/backend-cuda not loadable: ${firstLine(err)}`);
-    }
-    const CudaBackend = mod.CudaBackend as { create(): Promise<Backend & { deviceInfo: string }> };
-    try {
-      const be = await CudaBackend.create();
-      return {
-        info: { name, available: true, detail: be.deviceInfo },
-        backend: be,
-        close: async () => be.close?.(),
-      };
-    } catch (err) {
-      return absent(firstLine(err));
-    }
-  }
-  const engine = name.slice('tfjs:'.length);
-  let mod: Record<string, unknown>;
   try {
-    mod = await importOptional(TFJS_PACKAGE);
-  } catch (err) {
-    return absent(`${TFJS_PACKAGE} not loadable: ${firstLine(err)}`);
-  }
-  const create = mod.createBackend as (options: {
-    engine: string;
-  }) => Promise<Backend & { engineDetail?: string }>;
-  try {
-    const be = await create({ engine });
-    const detail = be.engineDetail ?? `tfjs ${engine}`;
+    const { backend, description } = await openBackendByName(name, importBackendPackage);
     return {
-      // only a GPU engine can be a software one
       info: {
         name,
         available: true,
-        detail,
-        ...(engine === 'webgpu' ? { software: SOFTWARE_ADAPTER.test(detail) } : {}),
+        detail: description.engine,
+        // only a GPU API can be served by a software adapter
+        ...(description.device === 'gpu' ? { software: description.software } : {}),
       },
-      backend: be,
-      close: async () => be.close?.(),
+      backend,
+      close: async () => backend.close?.(),
     };
   } catch (err) {
-    return absent(firstLine(err));
+    return { info: { name, available: false, detail: firstLine(err) } };
   }
 }
 

@@ -17,6 +17,7 @@ import {
 import {
   compareStepTimes,
   rankForParameters,
+  type StructuredKind,
   selectTrainEngine,
   structuredLinearFromMatrix,
   TfLlama,
@@ -33,7 +34,8 @@ export interface TrainStepCpuOptions {
 /** A student: how every decoder linear is structured, at half its dense parameters. */
 interface StudentSpec {
   name: string;
-  kind: 'dense' | 'lowrank' | 'monarch' | 'blast';
+  /** @blastkit/train's kind (its spelling: 'lowrank'). */
+  kind: StructuredKind;
   blocks?: number;
 }
 

@@ -1,6 +1,6 @@
-import { type BackendTensor, cpuKernels, expectCholeskySolveShapes } from '@blastkit/core';
+import { type BackendTensor, expectCholeskySolveShapes } from '@blastkit/core';
 import type { CudaTensor, Runtime } from '../runtime.js';
-import { cpuHandoff } from './cpu-handoff.js';
+import { handOff } from './cpu-handoff.js';
 
 /**
  * Batched SPD solves by Cholesky: a CPU hand-off to the float64 reference (the factorizer's small r×r systems
@@ -10,6 +10,6 @@ export function choleskySolve(rt: Runtime, AIn: BackendTensor, BIn: BackendTenso
   const A = rt.tensor(AIn, 'choleskySolve A');
   const B = rt.tensor(BIn, 'choleskySolve B');
   expectCholeskySolveShapes(A.shape, B.shape);
-  const [X] = cpuHandoff(rt, [A, B], ['choleskySolve output'], ([a, b]) => [cpuKernels.choleskySolve(a, b)]);
+  const [X] = handOff(rt, 'choleskySolve', [A, B], ['choleskySolve output']);
   return X;
 }

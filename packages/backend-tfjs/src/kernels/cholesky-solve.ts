@@ -1,4 +1,4 @@
-import { cpuKernels, expectCholeskySolveShapes } from '@blastkit/core';
+import { expectCholeskySolveShapes } from '@blastkit/core';
 import { hostKernel } from './kernel.js';
 
 /**
@@ -12,5 +12,5 @@ export const choleskySolve = hostKernel({
     expectCholeskySolveShapes(A, B);
     return [[...B]];
   },
-  host: ([A, B]) => [cpuKernels.choleskySolve(A, B)],
+  handoff: 'choleskySolve',
 });

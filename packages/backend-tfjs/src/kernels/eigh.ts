@@ -1,4 +1,4 @@
-import { cpuKernels, formatShape, ShapeError } from '@blastkit/core';
+import { formatShape, ShapeError } from '@blastkit/core';
 import { hostKernel } from './kernel.js';
 
 /** Symmetric eigendecomposition: a CPU hand-off to the float64 reference (tfjs has no eigensolver). */
@@ -10,8 +10,5 @@ export const eigh = hostKernel({
     }
     return [[A[0]], [A[0], A[0]]];
   },
-  host: ([A]) => {
-    const { values, vectors } = cpuKernels.eigh(A);
-    return [values, vectors];
-  },
+  handoff: 'eigh',
 });

@@ -1,4 +1,4 @@
-import { cpuKernels, formatShape, InvalidArgumentError, ShapeError } from '@blastkit/core';
+import { formatShape, InvalidArgumentError, ShapeError } from '@blastkit/core';
 import { hostKernel } from './kernel.js';
 
 /** Truncated SVD: a CPU hand-off to the reference (its sign convention included; tfjs has no SVD). */
@@ -14,8 +14,5 @@ export const truncatedSvd = hostKernel<{ k: number }>({
     }
     return [[m, k], [k], [n, k]];
   },
-  host: ([A], { k }) => {
-    const { U, S, V } = cpuKernels.truncatedSvd(A, k);
-    return [U, S, V];
-  },
+  handoff: 'truncatedSvd',
 });

@@ -1,6 +1,6 @@
-import { type BackendTensor, cpuKernels, expectCholeskySolveShapes } from '@blastkit/core';
+import { type BackendTensor, expectCholeskySolveShapes } from '@blastkit/core';
 import type { GpuTensor, Runtime } from '../runtime.js';
-import { cpuHandoff } from './cpu-handoff.js';
+import { handOff } from './cpu-handoff.js';
 
 /**
  * Batched SPD solves by Cholesky: a CPU hand-off to the float64 reference (the factorizer's small r×r systems
@@ -11,6 +11,6 @@ export function choleskySolve(rt: Runtime, AIn: BackendTensor, BIn: BackendTenso
   const B = rt.tensor(BIn, 'choleskySolve B');
   expectCholeskySolveShapes(A.shape, B.shape);
   const X = rt.alloc(B.shape, 'choleskySolve output');
-  cpuHandoff(rt, [A, B], [X], ([a, b]) => [cpuKernels.choleskySolve(a, b)]);
+  handOff(rt, 'choleskySolve', [A, B], [X]);
   return X;
 }

@@ -1,6 +1,6 @@
-import { type BackendTensor, cpuKernels, type EighResult, formatShape, ShapeError } from '@blastkit/core';
+import { type BackendTensor, type EighResult, formatShape, ShapeError } from '@blastkit/core';
 import type { Runtime } from '../runtime.js';
-import { cpuHandoff } from './cpu-handoff.js';
+import { handOff } from './cpu-handoff.js';
 
 /** Symmetric eigendecomposition: a CPU hand-off to the float64 reference (QL iteration is serial). */
 export function eigh(rt: Runtime, AIn: BackendTensor): EighResult {
@@ -11,9 +11,6 @@ export function eigh(rt: Runtime, AIn: BackendTensor): EighResult {
   const n = A.shape[0];
   const values = rt.alloc([n], 'eigh values');
   const vectors = rt.alloc([n, n], 'eigh vectors');
-  cpuHandoff(rt, [A], [values, vectors], ([a]) => {
-    const r = cpuKernels.eigh(a);
-    return [r.values, r.vectors];
-  });
+  handOff(rt, 'eigh', [A], [values, vectors]);
   return { values, vectors };
 }

@@ -1,6 +1,6 @@
-import { type BackendTensor, cpuKernels, type SvdResult, truncatedSvdDims } from '@blastkit/core';
+import { type BackendTensor, type SvdResult, truncatedSvdDims } from '@blastkit/core';
 import type { Runtime } from '../runtime.js';
-import { cpuHandoff } from './cpu-handoff.js';
+import { handOff } from './cpu-handoff.js';
 
 /** Truncated SVD: a CPU hand-off to the reference (its sign convention and float64 accumulation included). */
 export function truncatedSvd(rt: Runtime, AIn: BackendTensor, k: number): SvdResult {
@@ -9,9 +9,6 @@ export function truncatedSvd(rt: Runtime, AIn: BackendTensor, k: number): SvdRes
   const U = rt.alloc([m, k], 'truncatedSvd U');
   const S = rt.alloc([k], 'truncatedSvd S');
   const V = rt.alloc([n, k], 'truncatedSvd V');
-  cpuHandoff(rt, [A], [U, S, V], ([a]) => {
-    const r = cpuKernels.truncatedSvd(a, k);
-    return [r.U, r.S, r.V];
-  });
+  handOff(rt, 'truncatedSvd', [A], [U, S, V], { k });
   return { U, S, V };
 }

@@ -84,7 +84,8 @@ export interface SvdResult {
 /**
  * The operations the rest of blastkit needs from a compute backend. Everything is float32 and row-major.
  * Operations enqueue work and return handles; `download` is the only point that waits for results.
- * A backend that lacks an operation throws NotImplementedOnBackendError for it.
+ * A backend that lacks an operation throws NotImplementedOnBackendError for it. Backends are declared as data
+ * (see kernel-table.ts): a kernel table names every operation, a gap is declared with `notImplemented(reason)`.
  */
 export interface Backend {
   readonly specificationVersion: typeof BACKEND_SPECIFICATION_VERSION;

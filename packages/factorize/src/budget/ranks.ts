@@ -1,6 +1,7 @@
-import { InvalidArgumentError } from '@blastkit/core';
+import { InvalidArgumentError, type StructureKind } from '@blastkit/core';
 
-export type BudgetMethod = 'blast' | 'low-rank' | 'monarch' | 'block-diagonal';
+/** The structures a parameter budget applies to, in core's vocabulary (StructureKind). */
+export type BudgetMethod = Exclude<StructureKind, 'dense'>;
 
 export interface RankChoice {
   method: BudgetMethod;
