@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '@blastkit/core';
+import { InvalidArgumentError, isSoftwareAdapter } from '@blastkit/core';
 import { type BufferRange, type GpuTensor, type Program, type Runtime, WGSL_PRELUDE } from '../runtime.js';
 import type { GemmTiling } from './gemm-tiling.js';
 
@@ -162,6 +162,82 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   };
 }
 
+/** Invocations per workgroup of the per-row kernel (within the 128 of compatibility-mode devices). */
+const PER_ROW_THREADS = 64;
+
+/**
+ * The row-wise matrix-vector product without workgroup memory or barriers: one invocation walks one row of B
+ * and writes one output column. On a software adapter (llvmpipe, SwiftShader) invocations are SIMD lanes of
+ * a CPU thread and each barrier ends a vectorised section, so the cooperative kernel's five barriers per
+ * workgroup cost more than its arithmetic (stories15M's 32000×288 head: ~1.1 s against ~90 ms in
+ * SwiftShader). On a real GPU this layout reads B uncoalesced and the cooperative kernel stays the choice.
+ * With `vec4`, A and B are read four floats at a time, kept as four partial sums per row, added at the end.
+ */
+function gemvPerRowProgram(rows: number, ta: boolean, bias: boolean, vec4: boolean): Program {
+  const elt = vec4 ? 'vec4<f32>' : 'f32';
+  const body = vec4
+    ? /* wgsl */ `
+    var acc: array<vec4<f32>, ${rows}>;
+    let row = (bBase + n * ldb) / 4u;
+    for (var q = 0u; q < K / 4u; q++) {
+      let w = B[row + q];
+      for (var m = 0u; m < ${rows}u; m++) { acc[m] = fma(A[(aBase + m * lda) / 4u + q], w, acc[m]); }
+    }
+    for (var m = 0u; m < ${rows}u; m++) {
+      let s = acc[m];
+      C[cBase + m * ldc + n] = (s.x + s.y) + (s.z + s.w) + bn;
+    }`
+    : /* wgsl */ `
+    var acc: array<f32, ${rows}>;
+    let row = bBase + n * ldb;
+    for (var k = 0u; k < K; k++) {
+      let w = B[row + k];
+      for (var m = 0u; m < ${rows}u; m++) { acc[m] = fma(A[aBase + ${aIndex(ta, 'm', 'k')}], w, acc[m]); }
+    }
+    for (var m = 0u; m < ${rows}u; m++) { C[cBase + m * ldc + n] = acc[m] + bn; }`;
+  return {
+    key: `gemv-per-row:m=${rows}:ta=${+ta}:bias=${+bias}:vec4=${+vec4}`,
+    source: () => /* wgsl */ `${WGSL_PRELUDE}
+@group(0) @binding(1) var<storage, read> A: array<${elt}>;
+@group(0) @binding(2) var<storage, read> B: array<${elt}>;
+${bias ? '@group(0) @binding(3) var<storage, read> bias: array<f32>;' : ''}
+@group(0) @binding(${bias ? 4 : 3}) var<storage, read_write> C: array<f32>;
+
+@compute @workgroup_size(${PER_ROW_THREADS})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let bz = wid.z;${OPERAND_PARAMS}
+  let n = wid.x * ${PER_ROW_THREADS}u + li;
+  if (n < N) {
+    ${bias ? 'let bn = bias[n];' : 'let bn = 0.0;'}${body}
+  }
+}
+`,
+  };
+}
+
+/** Which row-wise matrix-vector kernel runs: `cooperative` (lanes + barriers) or `rows` (one row each). */
+export type GemvVariant = 'rows' | 'cooperative';
+
+/**
+ * `rows` on a software adapter, `cooperative` on a GPU; BLASTKIT_WEBGPU_GEMV=rows|cooperative overrides it
+ * (read per call, so a test or benchmark can run both variants on one adapter).
+ */
+export function gemvVariant(rt: Runtime): GemvVariant {
+  const forced = globalThis.process?.env?.BLASTKIT_WEBGPU_GEMV;
+  if (forced === 'rows' || forced === 'cooperative') return forced;
+  if (forced) {
+    throw new InvalidArgumentError(`BLASTKIT_WEBGPU_GEMV must be 'rows' or 'cooperative', got '${forced}'`);
+  }
+  return isSoftwareAdapter(rt.adapter) ? 'rows' : 'cooperative';
+}
+
+/** Whether an operand can be bound as vec4s: every element the kernel reads sits 4-aligned along k. */
+const vec4Operand = (o: GemmOperand) =>
+  o.ld % 4 === 0 &&
+  (o.offset ?? 0) % 4 === 0 &&
+  o.batchStride % 4 === 0 &&
+  (o.range ? o.range.byteSize : o.tensor.buffer.size) % 16 === 0;
+
 /** Output columns and k-lanes per workgroup of the column-wise kernel. */
 const COL_COLUMNS = 32;
 const COL_LANES = 4;
@@ -272,6 +348,15 @@ export function gemm(rt: Runtime, args: GemmArgs): void {
   ];
   const inputs = [operandBinding(a), operandBinding(b)];
   const withBias = bias ? [...inputs, bias, c.tensor] : [...inputs, c.tensor];
+  if (M <= GEMV_MAX_ROWS && tb && gemvVariant(rt) === 'rows') {
+    const vec4 = !ta && K % 4 === 0 && vec4Operand(a) && vec4Operand(b);
+    rt.run(gemvPerRowProgram(M, ta, bias !== undefined, vec4), params, withBias, [
+      Math.ceil(N / PER_ROW_THREADS),
+      1,
+      batch,
+    ]);
+    return;
+  }
   if (M <= GEMV_MAX_ROWS && tb) {
     rt.run(gemvRowsProgram(M, ta, bias !== undefined), params, withBias, [
       Math.ceil(N / ROW_COLUMNS),
