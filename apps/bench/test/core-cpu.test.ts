@@ -54,13 +54,19 @@ describe('quality-cpu benchmark suite', () => {
       'svd-llm',
       'rom',
       'monarch',
+      'monarch-data',
       'block-diag',
     ];
     expect(result.results.map((r) => `${r.method}@${r.reduction}`)).toEqual([
       ...labels.map((l) => `${l}@0.2`),
       ...labels.map((l) => `${l}@0.5`),
+      'blast-data (allocated)@0.5',
+      'svd-llm (allocated)@0.5',
     ]);
     for (const r of result.results) {
+      // every row at the matched budget; every trainable structure also distilled
+      expect(r.budget.within1Percent, `${r.method}@${r.reduction} kept ${r.budget.kept}`).toBe(true);
+      expect(r.distilled === undefined).toBe(r.method === 'block-diag');
       expect(r.inDomain.klDivergence).toBeGreaterThan(0);
       expect(r.inDomain.top1Agreement).toBeLessThanOrEqual(1);
       expect(r.inDomain.klDivergenceCi[0]).toBeLessThanOrEqual(r.inDomain.klDivergence);

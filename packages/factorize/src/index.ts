@@ -3,6 +3,11 @@
  */
 
 export { relativeFrobeniusError } from '@blastkit/core';
+export {
+  type MonarchDataFactorization,
+  type MonarchDataOptions,
+  monarchDataAware,
+} from './baselines/monarch-data.js';
 export { blockDiagonalFactorize, lowRankFactorize, monarchFactorize } from './baselines/projections.js';
 export { type RomResult, romFactorize } from './baselines/rom.js';
 export { type SvdLlmResult, svdLlmFactorize } from './baselines/svd-llm.js';

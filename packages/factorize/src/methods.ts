@@ -5,6 +5,7 @@ import {
   type StructureKind,
   type Tensor,
 } from '@blastkit/core';
+import { monarchDataAware } from './baselines/monarch-data.js';
 import { blockDiagonalFactorize, lowRankFactorize, monarchFactorize } from './baselines/projections.js';
 import { blastDataAware } from './blast/data-aware.js';
 import { blastFast } from './blast/fast.js';
@@ -113,6 +114,23 @@ export const FACTORIZERS = [
     solve: async (A, r) => ({
       matrix: monarchFactorize(A, need(r.numBlocks, 'monarch', 'numBlocks'), need(r.rank, 'monarch', 'rank')),
     }),
+  },
+  {
+    name: 'monarch-data',
+    description:
+      'data-aware Monarch: minimises ‖(A − Â)Xᵀ‖ on calibration inputs X (block-whitened start, exact alternating steps)',
+    kind: 'monarch',
+    takes: { rank: true, blocks: true, inputs: true },
+    solve: async (A, r) => {
+      const out = monarchDataAware(A, {
+        numBlocks: need(r.numBlocks, 'monarch-data', 'numBlocks'),
+        rank: need(r.rank, 'monarch-data', 'rank'),
+        inputs: need(r.inputs, 'monarch-data', 'inputs'),
+        signal: r.signal,
+        ...(r.steps === undefined ? {} : { steps: r.steps }),
+      });
+      return { matrix: out.matrix, outputError: out.outputError, steps: out.objective.length - 1 };
+    },
   },
   {
     name: 'block-diag',

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { fetchAsset } from '@blastkit/assets';
-import { openBackend } from '@blastkit/core';
+import { type Backend, openBackend, type StructuredMatrix, Tensor } from '@blastkit/core';
 import {
   bootstrapComparison,
   type ComparisonResult,
@@ -10,14 +10,21 @@ import {
   type WindowProtocol,
 } from '@blastkit/eval';
 import {
-  type CompressMethod,
+  allocateBudget,
+  type BudgetedMethod,
+  type BudgetModule,
+  type BudgetResult,
+  budgetSettings,
   collectLinearInputs,
-  compressLinears,
+  compressAtSettings,
   generate,
   LLAMA_LINEAR_SUFFIXES,
   Llama2cCheckpoint,
   Llama2cTokenizer,
   LlamaModel,
+  matchBudget,
+  nearestSetting,
+  type TensorSource,
 } from '@blastkit/models';
 import { round } from '../timing.js';
 
@@ -27,10 +34,15 @@ const importFromBench = async (pkg: string) => (await import(pkg)) as Record<str
 export interface QualityCpuOptions {
   /** One layer, few tokens, few steps: keeps the suite runnable in tests. */
   quick?: boolean;
+  /** Distillation steps after compression (default: 24 full, 2 quick; 0 skips it). */
+  distillSteps?: number;
+  /** Extra kept fractions for the perplexity-vs-parameters sweep (default: [0.3, 0.9] full, none quick). */
+  sweep?: number[];
+  log?: (line: string) => void;
 }
 
 /** The rows: every method, and blast-data with both covariances. */
-const ROWS: { label: string; method: CompressMethod; covariance?: 'full' | 'block-diagonal' }[] = [
+const ROWS: { label: string; method: BudgetedMethod; covariance?: 'full' | 'block-diagonal' }[] = [
   { label: 'blast', method: 'blast' },
   { label: 'blast-data', method: 'blast-data', covariance: 'full' },
   { label: 'blast-data (block-diagonal covariance)', method: 'blast-data', covariance: 'block-diagonal' },
@@ -38,18 +50,56 @@ const ROWS: { label: string; method: CompressMethod; covariance?: 'full' | 'bloc
   { label: 'svd-llm', method: 'svd-llm' },
   { label: 'rom', method: 'rom' },
   { label: 'monarch', method: 'monarch' },
+  { label: 'monarch-data', method: 'monarch-data' },
   { label: 'block-diag', method: 'block-diag' },
 ];
+/** Structure kinds @blastkit/train has a layer for (the rows the distillation step applies to). */
+const TRAINABLE_KINDS = new Set(['dense', 'low-rank', 'monarch', 'blast']);
+/** Methods that also get a sensitivity-allocated row at 50%. */
+const ALLOCATED = ['blast-data', 'svd-llm'];
+
+/** source with some tensors replaced (the distilled norm gains), for LlamaModel.load. */
+function overlay(source: TensorSource, tensors: ReadonlyMap<string, Tensor>): TensorSource {
+  return {
+    names: () => source.names(),
+    shapeOf: (name) => tensors.get(name)?.shape ?? source.shapeOf(name),
+    readTensor: async (name) => tensors.get(name) ?? (await source.readTensor(name)),
+    close: async () => {},
+  };
+}
 
 /**
- * Compression quality on stories15M, no re-training: every structure at 20% and 50% parameter reduction of the
- * decoder projections, against the dense model — perplexity, KL and top-1 agreement on a held-out in-domain set
- * (64 sequences of 255 tokens sampled from the dense model, seeds 0…63, each scored as one window from BOS;
- * calibration samples use seeds 1000…, so the two never share a sequence) and on Moby Dick (out of domain,
- * sliding windows), each with a 95% percentile-bootstrap interval over sequences / windows — plus parameters,
- * FLOPs per token and the time to compress. One run, side by side.
+ * The whitened low-rank error curve of W on its inputs: tail(r) = Σ_{t ≥ r} λ_t of W·XᵀX·Wᵀ (eigenvalues in
+ * descending order) = ‖(W − Ŵ_r)Xᵀ‖² for SVD-LLM's rank-r optimum; the allocation's shape of cost per rank.
+ */
+async function whitenedTail(be: Backend, W: Tensor, X: Tensor): Promise<Float64Array> {
+  const Wh = be.upload(W);
+  const Xh = be.upload(X);
+  const WX = be.matmul(Wh, Xh, { transposeB: true }); // [m, N]
+  const M = be.matmul(WX, WX, { transposeB: true });
+  const eig = be.eigh(M);
+  const values = (await be.download(eig.values)).data;
+  for (const h of [Wh, Xh, WX, M, eig.values, eig.vectors]) be.dispose(h);
+  const m = values.length;
+  const tail = new Float64Array(m + 1);
+  for (let t = m - 1; t >= 0; t--) tail[t] = tail[t + 1] + Math.max(values[m - 1 - t], 0);
+  return tail;
+}
+
+/**
+ * Compression quality on stories15M: every structure at 20% and 50% reduction of the decoder-linear
+ * parameters, each at an exactly matched budget (the model's kept decoder-linear parameters within 1% of the
+ * target: the nearest setting per module, then — for coarse structures — the most sensitive modules one setting
+ * up or dense, see `matchBudget`), against the dense model: perplexity, KL and top-1 agreement on a held-out
+ * in-domain set (64 sequences of 255 tokens sampled from the dense model, seeds 0…63, each one window from
+ * BOS; calibration uses seeds 1000…) and on Moby Dick (sliding windows), each with a 95% percentile-bootstrap
+ * interval. Sensitivity of a module: the KL to the dense model on 4 calibration sequences when that module
+ * alone is compressed at its nearest setting. blast-data and svd-llm also get a row at 50% with the ranks
+ * allocated by sensitivity (`allocateBudget`). Then a short distillation (the same steps for every row) and
+ * the in-domain figures again; and an in-domain sweep of perplexity against kept parameters.
  */
 export async function runQualityCpu(options: QualityCpuOptions = {}) {
+  const log = options.log ?? (() => {});
   const files = await fetchAsset('stories15M');
   const ck = await Llama2cCheckpoint.open(files['stories15M.bin']);
   const tokenizer = await Llama2cTokenizer.load(files['tokenizer.bin']);
@@ -63,8 +113,10 @@ export async function runQualityCpu(options: QualityCpuOptions = {}) {
   const sequenceTokens = options.quick ? 32 : 255;
   const sequenceCount = options.quick ? 2 : 64;
   const mobyTokens = options.quick ? 64 : 4096;
-  const calibrationCount = options.quick ? 1 : 32;
+  const calibrationCount = options.quick ? 2 : 32;
   const steps = options.quick ? 3 : 40;
+  const distillSteps = options.distillSteps ?? (options.quick ? 2 : 24);
+  const sweepExtra = options.sweep ?? (options.quick ? [] : [0.3, 0.9]);
 
   const sample = (seed: number, maxTokens: number) =>
     generate(dense, [1], { maxTokens, temperature: 1, topP: 0.9, seed, stopToken: -1 });
@@ -80,9 +132,18 @@ export async function runQualityCpu(options: QualityCpuOptions = {}) {
     prefixToken: 1,
   };
   const protocol: WindowProtocol = { window: 256, stride: 128, prefixToken: 1 };
+  const calibrationLength = options.quick ? 31 : 127;
   const calibration: number[][] = [];
-  for (let i = 0; i < calibrationCount; i++) calibration.push([1, ...(await sample(1000 + i, 127))]);
+  for (let i = 0; i < calibrationCount; i++)
+    calibration.push([1, ...(await sample(1000 + i, calibrationLength))]);
   const inputs = await collectLinearInputs(dense, calibration, modules);
+  // sensitivity: KL on a few calibration sequences (never the held-out ones)
+  const sensitivitySequences = calibration.slice(0, options.quick ? 1 : 4).map((s) => s.slice(1));
+  const sensitivityProtocol: WindowProtocol = {
+    window: calibrationLength + 1,
+    stride: calibrationLength,
+    prefixToken: 1,
+  };
 
   const summarize = (c: ComparisonResult) => {
     const ci = bootstrapComparison(c.windows, { resamples: 1000, seed: 0 });
@@ -104,39 +165,213 @@ export async function runQualityCpu(options: QualityCpuOptions = {}) {
     inDomain: { perplexity: round(denseInDomain.reference.perplexity), tokens: denseInDomain.tokens },
     mobyDick: { perplexity: round((await perplexity(dense, moby, protocol)).perplexity) },
   };
-  const rows = [];
-  for (const reduction of [0.2, 0.5]) {
-    for (const row of ROWS) {
-      const start = performance.now();
-      const {
-        replacements,
-        biases,
-        modules: report,
-      } = await compressLinears(ck, modules, {
-        method: row.method,
-        ...(row.covariance ? { covariance: row.covariance } : {}),
-        ratio: 1 - reduction,
-        blocks: 16,
-        steps,
-        calibration: inputs,
+  const shapes = new Map(modules.map((name) => [name, ck.shapeOf(`${name}.weight`) as [number, number]]));
+  const settingsOf = (method: BudgetedMethod) =>
+    new Map(
+      modules.map((name) => [name, budgetSettings(method, ...(shapes.get(name) as [number, number]), 16)]),
+    );
+
+  /** KL to dense with one module alone replaced, for every module. */
+  const sensitivityOf = async (
+    replacements: ReadonlyMap<string, StructuredMatrix>,
+    biases: ReadonlyMap<string, Tensor>,
+  ) => {
+    const out = new Map<string, number>();
+    for (const name of modules) {
+      const one = replacements.get(name);
+      if (!one) {
+        out.set(name, 0);
+        continue;
+      }
+      const bias = biases.get(name);
+      const model = await LlamaModel.load(ck, ck.config, {
         backend,
+        replacements: new Map([[name, one]]),
+        ...(bias ? { biases: new Map([[name, bias]]) } : {}),
       });
-      const seconds = (performance.now() - start) / 1000;
-      const model = await LlamaModel.load(ck, ck.config, { backend, replacements, biases });
-      rows.push({
-        method: row.label,
-        reduction,
-        parameters: model.linearParameterCount(),
-        parameterRatio: round(model.linearParameterCount() / denseRow.parameters),
-        flopsPerToken: [...replacements.values()].reduce((a, m) => a + m.flops(1), 0),
-        meanWeightError: round(report.reduce((a, m) => a + m.relativeError, 0) / report.length),
-        secondsToCompress: round(seconds),
-        inDomain: summarize(await compareModelsOnSequences(dense, model, inDomain, sequenceProtocol)),
-        mobyDick: summarize(await compareModels(dense, model, moby, protocol)),
-      });
+      const c = await compareModelsOnSequences(dense, model, sensitivitySequences, sensitivityProtocol);
+      out.set(name, Math.max(c.klDivergence, 0));
       model.dispose();
     }
+    return out;
+  };
+
+  /** The method at an exactly matched budget (and, with allocate, ranks allocated by sensitivity). */
+  const compressRow = async (row: (typeof ROWS)[number], ratio: number, allocate: boolean) => {
+    const settings = settingsOf(row.method);
+    const nearest = modules.map((name) => {
+      const s = settings.get(name) as ReturnType<typeof budgetSettings>;
+      return { name, setting: s[nearestSetting(s, ratio)], denseParameters: s[s.length - 1].parameters };
+    });
+    const compressOptions = {
+      method: row.method,
+      ...(row.covariance ? { covariance: row.covariance } : {}),
+      blocks: 16,
+      steps: row.method === 'monarch-data' ? (options.quick ? 2 : 6) : steps,
+      calibration: inputs,
+      backend,
+    };
+    const first = await compressAtSettings(ck, nearest, compressOptions);
+    const reuse = {
+      settings: new Map(nearest.map((a) => [a.name, a.setting.value])),
+      ...first,
+    };
+    let plan: BudgetResult;
+    let sensitivity: Map<string, number> | undefined;
+    const plain = modules.map((name) => ({
+      name,
+      settings: settings.get(name) as ReturnType<typeof budgetSettings>,
+    }));
+    const uniform = (() => {
+      try {
+        return matchBudget(plain, ratio);
+      } catch {
+        return undefined;
+      }
+    })();
+    if (uniform && !allocate && uniform.how.startsWith('every module')) plan = uniform;
+    else {
+      sensitivity = await sensitivityOf(first.replacements, first.biases);
+      const sens = sensitivity;
+      if (allocate) {
+        // cost of module i at rank r: its measured KL at the nearest setting, scaled by how its whitened
+        // output error at r compares with that at the nearest setting (SVD-LLM's exact curve; BLAST's proxy)
+        const budgetModules: BudgetModule[] = [];
+        for (const [i, name] of modules.entries()) {
+          const s = settings.get(name) as ReturnType<typeof budgetSettings>;
+          const tail = await whitenedTail(
+            backend,
+            await ck.readTensor(`${name}.weight`),
+            inputs.get(name) as Tensor,
+          );
+          const at = (k: number) => tail[Math.min(s[k].value ?? tail.length - 1, tail.length - 1)];
+          const base = at(nearestSetting(s, ratio)) || 1e-30;
+          const kl = sens.get(name) ?? 0;
+          budgetModules.push({ name, settings: s, cost: (k) => (kl * at(k)) / base });
+          void i;
+        }
+        plan = allocateBudget(budgetModules, ratio);
+      } else
+        plan = matchBudget(
+          plain.map((x) => ({ ...x, cost: () => sens.get(x.name) ?? 0 })),
+          ratio,
+        );
+    }
+    const done = await compressAtSettings(ck, plan.modules, compressOptions, reuse);
+    return { ...done, plan, sensitivity };
+  };
+
+  const evaluate = async (
+    replacements: ReadonlyMap<string, StructuredMatrix>,
+    biases: ReadonlyMap<string, Tensor>,
+    withMoby: boolean,
+    source: TensorSource = ck,
+  ) => {
+    const model = await LlamaModel.load(source, ck.config, { backend, replacements, biases });
+    const parameters = model.linearParameterCount();
+    const out = {
+      parameters,
+      inDomain: summarize(await compareModelsOnSequences(dense, model, inDomain, sequenceProtocol)),
+      ...(withMoby ? { mobyDick: summarize(await compareModels(dense, model, moby, protocol)) } : {}),
+    };
+    model.dispose();
+    return out;
+  };
+
+  // distillation: the same steps, text and settings for every row (tfjs, the training engine)
+  const train = distillSteps > 0 ? await import('@blastkit/train') : undefined;
+  const engine = train ? await train.selectTrainEngine() : undefined;
+  const teacher = train ? await train.TfLlama.load(ck, ck.config, { trainable: false }) : undefined;
+  const trainText = calibration.map((s) => Int32Array.from(s));
+  const distilled = async (
+    replacements: ReadonlyMap<string, StructuredMatrix>,
+    biases: ReadonlyMap<string, Tensor>,
+  ) => {
+    if (!train || !teacher) return undefined;
+    // @blastkit/train has no block-diagonal layer: such rows are reported as compressed only
+    if ([...replacements.values()].some((m) => !TRAINABLE_KINDS.has(m.kind))) return undefined;
+    const start = performance.now();
+    const student = await train.TfLlama.load(ck, ck.config, { replacements, biases });
+    const result = await train.distill(student, teacher, trainText, {
+      steps: distillSteps,
+      batch: 2,
+      seqLen: calibrationLength + 1,
+      lr: 1e-3,
+      seed: 0,
+    });
+    const trained = student.replacements();
+    const trainedBiases = new Map<string, Tensor>();
+    for (const [name, v] of student.namedVariables())
+      if (name.endsWith('.bias'))
+        trainedBiases.set(
+          name.slice(0, -'.bias'.length),
+          new Tensor(v.shape, Float32Array.from(v.dataSync() as Float32Array)),
+        );
+    const norms = student.normWeights();
+    student.dispose();
+    // modules left dense come back as dense replacements: keep only the structured ones
+    const structured = new Map([...trained].filter(([name]) => replacements.has(name)));
+    const seconds = (performance.now() - start) / 1000;
+    const evaluated = await evaluate(structured, trainedBiases, false, overlay(ck, norms));
+    return {
+      steps: distillSteps,
+      firstLoss: round(result.losses[0]),
+      lastLoss: round(result.losses[result.losses.length - 1]),
+      secondsToDistill: round(seconds),
+      inDomain: evaluated.inDomain,
+    };
+  };
+
+  const rows = [];
+  const sweep = [];
+  const main: { reduction: number; allocate: boolean; row: (typeof ROWS)[number] }[] = [];
+  for (const reduction of [0.2, 0.5]) {
+    for (const row of ROWS) main.push({ reduction, allocate: false, row });
+    if (reduction === 0.5)
+      for (const row of ROWS.filter((r) => ALLOCATED.includes(r.label)))
+        main.push({ reduction, allocate: true, row });
   }
+  for (const { reduction, allocate, row } of main) {
+    const start = performance.now();
+    const { replacements, biases, plan } = await compressRow(row, 1 - reduction, allocate);
+    const seconds = (performance.now() - start) / 1000;
+    const evaluated = await evaluate(replacements, biases, true);
+    const label = allocate ? `${row.label} (allocated)` : row.label;
+    log(`${label} @${reduction}: kept ${plan.ratio.toFixed(4)}, ppl ${evaluated.inDomain.perplexity}`);
+    const after = await distilled(replacements, biases);
+    rows.push({
+      method: label,
+      reduction,
+      allocation: allocate ? 'sensitivity' : 'matched',
+      budget: {
+        target: 1 - reduction,
+        kept: round(plan.ratio),
+        within1Percent: Math.abs(plan.ratio - (1 - reduction)) <= 0.01 * (1 - reduction),
+        how: plan.how,
+        denseModules: plan.modules.filter((m) => m.setting.value === null).length,
+        settings: [...new Set(plan.modules.map((m) => m.setting.value))].sort(
+          (a, b) => (a ?? 1e9) - (b ?? 1e9),
+        ),
+      },
+      parameters: evaluated.parameters,
+      parameterRatio: round(evaluated.parameters / denseRow.parameters),
+      flopsPerToken: [...replacements.values()].reduce((a, m) => a + m.flops(1), 0),
+      secondsToCompress: round(seconds),
+      inDomain: evaluated.inDomain,
+      mobyDick: evaluated.mobyDick as ReturnType<typeof summarize>,
+      ...(after ? { distilled: after } : {}),
+    });
+    if (!allocate)
+      sweep.push({ method: row.label, kept: round(plan.ratio), perplexity: evaluated.inDomain.perplexity });
+  }
+  for (const kept of sweepExtra)
+    for (const row of ROWS) {
+      const { replacements, biases, plan } = await compressRow(row, kept, false);
+      const evaluated = await evaluate(replacements, biases, false);
+      log(`sweep ${row.label} @${kept}: ppl ${evaluated.inDomain.perplexity}`);
+      sweep.push({ method: row.label, kept: round(plan.ratio), perplexity: evaluated.inDomain.perplexity });
+    }
+  teacher?.dispose();
   await ck.close();
   dense.dispose();
   await backend.close?.();
@@ -145,8 +380,19 @@ export async function runQualityCpu(options: QualityCpuOptions = {}) {
     backend: description.name,
     engine: description.engine,
     model: 'stories15M',
-    retraining: 'none',
+    retraining:
+      distillSteps > 0 ? `rows as compressed, then after ${distillSteps} distillation steps` : 'none',
     modules: modules.length,
+    budget:
+      'kept decoder-linear parameters within 1% of the target: nearest setting per module, then the most sensitive modules (KL to dense with that module alone compressed, on calibration sequences) one setting up or dense',
+    distillation:
+      distillSteps > 0
+        ? {
+            steps: distillSteps,
+            engine: engine?.name,
+            text: `the ${calibration.length} calibration sequences (${calibrationLength + 1} tokens), batch 2, lr 1e-3, KL to the dense teacher at T = 1, seed 0`,
+          }
+        : null,
     solverSteps: steps,
     blocks: 16,
     protocol: { inDomain: sequenceProtocol, mobyDick: protocol },
@@ -155,9 +401,10 @@ export async function runQualityCpu(options: QualityCpuOptions = {}) {
     texts: {
       inDomain: `${inDomain.length} sequences × ${sequenceTokens} tokens sampled from the dense model (seeds 0…${sequenceCount - 1}, temperature 1, top-p 0.9), each one window from BOS: ${denseRow.inDomain.tokens} scored tokens`,
       mobyDick: `${moby.length} tokens from "Call me Ishmael"`,
-      calibration: `blast-data, svd-llm, rom: ${calibration.length} × 128 tokens sampled from the dense model (seeds 1000…${1000 + calibrationCount - 1}), disjoint from the in-domain set`,
+      calibration: `blast-data, svd-llm, rom, monarch-data: ${calibration.length} × ${calibrationLength + 1} tokens sampled from the dense model (seeds 1000…${1000 + calibrationCount - 1}), disjoint from the in-domain set`,
     },
     dense: denseRow,
     results: rows,
+    sweep,
   };
 }
