@@ -1,4 +1,4 @@
-import { COMPRESS_METHODS } from '@blastkit/models';
+import { ARCHITECTURES, architectureLabels, COMPRESS_METHODS } from '@blastkit/models';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { formatBenchList, formatBenchResult, runBench, runBenchList } from './commands/bench.js';
 import { type CompressCommandOptions, formatCompress, runCompress } from './commands/compress.js';
@@ -17,6 +17,9 @@ import { type DryRunOptions, formatInspect, runInspect } from './commands/inspec
 import { registerRetrain } from './commands/retrain.js';
 import { formatDemo, runDemo } from './demo.js';
 import { ProgressLine } from './progress.js';
+
+/** Every registered architecture, for the help of the commands that take any model. */
+const EVERY_ARCHITECTURE = ARCHITECTURES.map((a) => a.label).join(', ');
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -194,7 +197,7 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     .description('List the tensors (names, dtypes, shapes, parameters) of a safetensors/npy file or a model.')
     .argument(
       '<file|dir>',
-      'a .safetensors or .npy file, a llama2.c .bin, a model folder (Llama, GPT-2, ViT, DiT), or an asset name',
+      `a .safetensors or .npy file, a llama2.c .bin, a model folder (${EVERY_ARCHITECTURE}), or an asset name`,
     )
     .option(
       '--dry-run',
@@ -229,7 +232,7 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     )
     .argument(
       '<model>',
-      'a model folder (Llama, GPT-2, ViT, DiT), a .safetensors with config.json beside it, a llama2.c .bin, or stories15M',
+      `a model folder (${EVERY_ARCHITECTURE}), a .safetensors with config.json beside it, a llama2.c .bin, or stories15M`,
     )
     .addOption(new Option('--method <m>', 'structure').choices(COMPRESS_METHODS).default('blast'))
     .option('--ratio <x>', 'fraction of each linear’s parameters to keep (or --budget)', ratio)
@@ -269,7 +272,7 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     )
     .option(
       '--sequential',
-      'calibrate each block on the model with the blocks before it already compressed (Llama; as ROM does)',
+      `calibrate each block on the model with the blocks before it already compressed (${architectureLabels((a) => a.sequentialCalibration === true)}; as ROM does)`,
     )
     .addOption(
       new Option(
@@ -316,9 +319,9 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
   program
     .command('eval')
     .description(
-      'Evaluate a model, alone or against a reference (dense) model: perplexity / KL / top-1 agreement (Llama, ' +
-        'GPT-2), classification accuracy and agreement (ViT), noise-prediction error and sample agreement ' +
-        '(DiT), per-layer output error (all); every result a JSON record with its protocol.',
+      `Evaluate a model, alone or against a reference (dense) model: perplexity / KL / top-1 agreement (${architectureLabels('causal-lm')}), ` +
+        `classification accuracy and agreement (${architectureLabels('image-classification')}), noise-prediction error and sample agreement ` +
+        `(${architectureLabels('diffusion')}), per-layer output error (all); every result a JSON record with its protocol.`,
     )
     .argument(
       '<model>',
@@ -428,8 +431,10 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
 
   program
     .command('generate')
-    .description('Continue a prompt with a decoder language model (Llama, GPT-2; dense or compressed).')
-    .argument('<model>', 'a llama2.c .bin, a Llama or GPT-2 folder (compressed or not), or an asset name')
+    .description(
+      `Continue a prompt with a decoder language model (${architectureLabels('causal-lm')}; dense or compressed).`,
+    )
+    .argument('<model>', 'a llama2.c .bin, a decoder model folder (compressed or not), or an asset name')
     .requiredOption('--prompt <text>', 'the prompt')
     .option('--max-tokens <n>', 'new tokens at most', positiveInt, 128)
     .option('--temperature <t>', '0 = greedy', nonNegative, 0)

@@ -1,5 +1,11 @@
 import { InvalidArgumentError, Rng, ShapeError, Tensor } from '@blastkit/core';
-import { type DitDenoiser, ddimSample, ddpmSample, linearBetaSchedule } from '@blastkit/models';
+import {
+  type CalibrationFeed,
+  type DitDenoiser,
+  ddimSample,
+  ddpmSample,
+  linearBetaSchedule,
+} from '@blastkit/models';
 import { checkAborted, ErrorAccumulator, psnr } from './stats.js';
 
 /** The inputs of one noise-prediction evaluation: clean latents, their noise, timesteps and class labels. */
@@ -321,5 +327,16 @@ export async function sampleAgreement(
     psnr: psnr(peak, all.meanSquaredError),
     peak,
     perSample,
+  };
+}
+
+/** The calibration feed of a DiT on these inputs: each latent noised at its timestep, with its class label. */
+export function noisedLatentFeed(inputs: NoisePredictionInputs, batchSize: number): CalibrationFeed {
+  return {
+    kind: 'latents',
+    latents: noisedLatents(inputs),
+    timesteps: Float32Array.from(inputs.timesteps),
+    labels: inputs.labels,
+    batchSize,
   };
 }

@@ -4,6 +4,12 @@
  * noise-prediction error and sample agreement — with the evaluation protocol written into every result, and
  * every result expressible as a JSON record (`evalRecord`).
  */
+export {
+  calibrationLayout,
+  calibrationSequences,
+  seededCalibration,
+  seededTokens,
+} from './calibration.js';
 export { type CausalLm, logProbabilities } from './causal-lm.js';
 export {
   type Accuracy,
@@ -15,10 +21,17 @@ export {
   seededImages,
 } from './classification.js';
 export {
+  compareDecoders,
+  type DecoderComparison,
+  type DecoderComparisonOptions,
+  type TimedContinuation,
+} from './compare-decoders.js';
+export {
   type NoisePredictionInputs,
   type NoisePredictionOptions,
   type NoisePredictionProtocol,
   type NoisePredictionResult,
+  noisedLatentFeed,
   noisedLatents,
   noisePredictionError,
   type SampleAgreementOptions,
@@ -28,13 +41,23 @@ export {
   seededNoiseInputs,
 } from './diffusion.js';
 export {
+  type CausalLmInputs,
+  type DiffusionInputs,
+  type EvaluateOptions,
+  type EvaluationResult,
+  evalBudget,
+  evaluate,
+  type ImageClassificationInputs,
+  type LoadedDecoder,
+  type TaskInputs,
+} from './evaluate.js';
+export {
   type LayerErrorOptions,
   type LayerErrorProtocol,
   type LayerErrorResult,
   type LinearOutputError,
   linearOutputErrors,
 } from './layer-error.js';
-export { LinearInputRecorder } from './linear-inputs.js';
 export {
   bootstrapComparison,
   type ComparisonIntervals,

@@ -64,8 +64,8 @@ export interface LayerErrorOptions {
 /**
  * Per-layer output error of a compressed model: for every module of `candidate` (its structured
  * replacements), the outputs of the structure and of the dense weight (`reference(module)`, [out, in]) on the
- * inputs that layer saw in the dense model (`inputs`, [rows, in] by module: `collectLinearInputs` of
- * @blastkit/models for the decoders, `LinearInputRecorder` for the other adapters). Products run on the backend;
+ * inputs that layer saw in the dense model (`inputs`, [rows, in] by module: `linearInputs` of @blastkit/models,
+ * through the observe hook every adapter has). Products run on the backend;
  * the errors are summed in float64.
  */
 export async function linearOutputErrors(

@@ -2,20 +2,20 @@ import { join } from 'node:path';
 import { CpuBackend, DenseMatrix, type Tensor } from '@blastkit/core';
 import {
   collectLinearInputs,
-  DitModel,
   Gpt2Model,
   LlamaModel,
-  openDitFolder,
+  linearInputs,
+  loadModel,
+  observeLinearInputs,
   openHfGpt2,
   openHfLlama,
-  openHfVit,
-  VitModel,
+  openModel,
 } from '@blastkit/models';
 import { describe, expect, it } from 'vitest';
-import { LinearInputRecorder, linearOutputErrors, noisedLatents } from '../src/index.js';
+import { linearOutputErrors, noisedLatentFeed } from '../src/index.js';
 import { expectRelClose, golden, linearView, lowRank, modelFixtures, tensor } from './helpers.js';
 
-// Each architecture: inputs gathered by blastkit (observe hooks or the recorder), blastkit's low-rank
+// Each architecture: inputs gathered by blastkit (through the adapters' observe hook), blastkit's low-rank
 // compression, blastkit's products — against errors PyTorch hooks and NumPy's SVD gave for the same inputs.
 const be = new CpuBackend();
 
@@ -72,94 +72,105 @@ describe('linearOutputErrors against PyTorch + NumPy', () => {
     await source.close();
   });
 
-  it('ViT: inputs through the LinearInputRecorder', async () => {
+  it("ViT: inputs through the adapter's observe hook", async () => {
     const g = golden.layers.vit;
-    const { config, source } = await openHfVit(join(modelFixtures, 'tiny-vit'));
+    const opened = await openModel(join(modelFixtures, 'tiny-vit'));
     const modules = Object.keys(g.modules);
-    const recorder = new LinearInputRecorder(be, modules);
-    const model = await VitModel.load(recorder.source(source), config, { backend: recorder.backend });
-    be.dispose(model.forward(tensor(g.pixelsShape, g.pixels)));
-    const inputs = await recorder.inputs();
-    const candidate = await lowRank(source, modules, g.rank);
-    expectGolden(await linearOutputErrors(inputs, (m) => source.readTensor(`${m}.weight`), candidate), g);
-    await source.close();
+    const images = tensor(g.pixelsShape, g.pixels);
+    const inputs = await linearInputs(opened, be, modules, {
+      kind: 'images',
+      images,
+      batchSize: images.shape[0],
+    });
+    const candidate = await lowRank(opened.source, modules, g.rank);
+    expectGolden(
+      await linearOutputErrors(inputs, (m) => opened.source.readTensor(`${m}.weight`), candidate),
+      g,
+    );
+    await opened.source.close();
   });
 
-  it('DiT: inputs through the recorder on noised latents', async () => {
+  it('DiT: inputs through the observe hook on noised latents', async () => {
     const g = golden.layers.dit;
-    const { config, source } = await openDitFolder(join(modelFixtures, 'tiny-dit'));
+    const opened = await openModel(join(modelFixtures, 'tiny-dit'));
     const modules = Object.keys(g.modules);
-    const recorder = new LinearInputRecorder(be, modules);
-    const model = await DitModel.load(recorder.source(source), config, { backend: recorder.backend });
     const shape = [g.labels.length, 4, 8, 8];
-    const xt = noisedLatents({
-      x0: tensor(shape, g.x0),
-      noise: tensor(shape, g.noise),
-      timesteps: Int32Array.from(g.timesteps),
-    });
-    await model.forward(xt, Float32Array.from(g.timesteps), Int32Array.from(g.labels));
-    const inputs = await recorder.inputs();
-    const candidate = await lowRank(source, modules, g.rank);
-    expectGolden(await linearOutputErrors(inputs, (m) => source.readTensor(`${m}.weight`), candidate), g);
-    await source.close();
+    const feed = noisedLatentFeed(
+      {
+        x0: tensor(shape, g.x0),
+        noise: tensor(shape, g.noise),
+        timesteps: Int32Array.from(g.timesteps),
+        labels: Int32Array.from(g.labels),
+      },
+      g.labels.length,
+    );
+    const inputs = await linearInputs(opened, be, modules, feed);
+    const candidate = await lowRank(opened.source, modules, g.rank);
+    expectGolden(
+      await linearOutputErrors(inputs, (m) => opened.source.readTensor(`${m}.weight`), candidate),
+      g,
+    );
+    await opened.source.close();
   });
 });
 
-describe('LinearInputRecorder', () => {
-  it('collects exactly what the Llama observe hook collects', async () => {
-    const { config, source } = await openHfLlama(join(modelFixtures, 'tiny-llama'));
+describe('linear inputs through the registry (one observe hook for every adapter)', () => {
+  it("collects exactly what the decoders' collectLinearInputs collects", async () => {
+    const opened = await openModel(join(modelFixtures, 'tiny-llama'));
     const modules = ['model.layers.0.self_attn.q_proj', 'model.layers.1.mlp.down_proj'];
     const sequences = [
       [1, 5, 17, 42],
       [1, 9, 3],
     ];
+    const { config, source } = await openHfLlama(join(modelFixtures, 'tiny-llama'));
     const hooked = await collectLinearInputs(
       await LlamaModel.load(source, config, { backend: be }),
       sequences,
       modules,
     );
-    const recorder = new LinearInputRecorder(be, modules);
-    const model = await LlamaModel.load(recorder.source(source), config, { backend: recorder.backend });
-    for (const ids of sequences) be.dispose(model.forward(Int32Array.from(ids), model.newCache()));
-    const recorded = await recorder.inputs();
+    const observed = await linearInputs(opened, be, modules, { kind: 'tokens', sequences });
     for (const m of modules) {
-      const a = recorded.get(m) as Tensor;
+      const a = observed.get(m) as Tensor;
       const b = hooked.get(m) as Tensor;
       expect(a.shape).toEqual(b.shape);
       expect(a.data).toEqual(b.data);
     }
     await source.close();
+    await opened.source.close();
   });
 
-  it('names the modules it never saw: replaced by a structure, or rewritten on load (GPT-2)', async () => {
-    const vit = await openHfVit(join(modelFixtures, 'tiny-vit'));
+  it('sees structured layers too, in batches as one pass, and names a module no pass reached', async () => {
+    const opened = await openModel(join(modelFixtures, 'tiny-vit'));
     const q = 'vit.encoder.layer.0.attention.attention.query';
     const k = 'vit.encoder.layer.0.attention.attention.key';
-    const recorder = new LinearInputRecorder(be, [q, k]);
-    // a structure runs through its own forward, never through a watched weight handle
-    const model = await VitModel.load(recorder.source(vit.source), vit.config, {
-      backend: recorder.backend,
-      replacements: await lowRank(vit.source, [k], 4),
-    });
-    be.dispose(
-      model.forward(
-        tensor(
-          [1, 3, 16, 16],
-          Array.from({ length: 768 }, (_, i) => Math.sin(i)),
-        ),
-      ),
+    const images = tensor(
+      [3, 3, 16, 16],
+      Array.from({ length: 3 * 768 }, (_, i) => Math.sin(i)),
     );
-    await expect(recorder.inputs()).rejects.toThrow(`no inputs reached '${k}'`);
-    await vit.source.close();
-
-    const gpt = await openHfGpt2(join(modelFixtures, 'tiny-gpt2'));
-    const c = 'transformer.h.0.mlp.c_fc';
-    const r2 = new LinearInputRecorder(be, [c]);
-    const g2 = await Gpt2Model.load(r2.source(gpt.source), gpt.config, { backend: r2.backend });
-    be.dispose(g2.forward(Int32Array.of(1, 2, 3), g2.newCache()));
-    await expect(r2.inputs()).rejects.toThrow(/no inputs reached 'transformer\.h\.0\.mlp\.c_fc'/);
-    await gpt.source.close();
-    expect(() => new LinearInputRecorder(be, [])).toThrow(/no modules/);
+    const whole = await linearInputs(opened, be, [q, k], { kind: 'images', images, batchSize: 3 });
+    // a replaced linear still has its input observed (the hook sits before the layer, whatever its kind)
+    const model = await loadModel(opened, be, { replacements: await lowRank(opened.source, [k], 4) });
+    const batched = await observeLinearInputs(opened.entry, model, [q, k], {
+      kind: 'images',
+      images,
+      batchSize: 2,
+    });
+    model.dispose();
+    for (const m of [q, k]) {
+      expect(batched.get(m)?.shape).toEqual([3 * 17, 32]);
+      expect(batched.get(m)?.data).toEqual(whole.get(m)?.data);
+    }
+    await expect(
+      linearInputs(opened, be, ['vit.encoder.layer.9.output.dense'], {
+        kind: 'images',
+        images,
+        batchSize: 3,
+      }),
+    ).rejects.toThrow(/no activations reached 'vit\.encoder\.layer\.9\.output\.dense'/);
+    await expect(linearInputs(opened, be, [q], { kind: 'tokens', sequences: [[1, 2]] })).rejects.toThrow(
+      /cannot read tokens/,
+    );
+    await opened.source.close();
   });
 });
 

@@ -3,6 +3,7 @@
  * with linears replaced by structured matrices. Llama first (llama2.c and Hugging Face names).
  */
 
+export * from './compress/budget-match.js';
 export { collectLinearInputs } from './compress/calibration.js';
 export {
   CALIBRATED_METHODS,
@@ -14,6 +15,13 @@ export {
   compressLinears,
   groupByBlock,
 } from './compress/compress.js';
+export {
+  type CompressionRun,
+  type CompressModelOptions,
+  type CompressModelResult,
+  compressModel,
+  type PlannedModule,
+} from './compress/pipeline.js';
 export { type PlanOptions, planCompression } from './compress/plan.js';
 export { saveReferenceBlastLlama } from './compress/reference-format.js';
 export {
@@ -42,7 +50,13 @@ export {
   ditWeightShapes,
   validateDitConfig,
 } from './dit/config.js';
-export { type DitLoadOptions, DitModel, openDitFolder, timestepEmbedding } from './dit/model.js';
+export {
+  type DitForwardOptions,
+  type DitLoadOptions,
+  DitModel,
+  openDitFolder,
+  timestepEmbedding,
+} from './dit/model.js';
 export {
   type DdimOptions,
   type DdimSchedule,
@@ -76,20 +90,29 @@ export { eosTokenIdsFromHf, stopTokenIds } from './hf/special-tokens.js';
 export { HfTokenizer, type TextTokenizer } from './hf/tokenizer.js';
 export { applyLinear, disposeLinear, type UploadedLinear, uploadLinear } from './linear.js';
 export {
+  LLAMA_FUSED_LINEAR_SUFFIXES,
   LLAMA_LINEAR_SUFFIXES,
   type LlamaConfig,
+  type LlamaFamilyType,
   type LlamaRope3Scaling,
   llamaConfigFromHf,
   llamaConfigToHf,
+  llamaFamilyConfigFromHf,
+  llamaFamilyConfigToHf,
+  llamaLinearShapes,
+  llamaLinearSuffixes,
   llamaWeightShapes,
+  slidingWindowFromHf,
   validateLlamaConfig,
 } from './llama/config.js';
+export { openHfLlamaFamily } from './llama/hf-folder.js';
 export {
   type LlamaForwardOptions,
   type LlamaKvCache,
   type LlamaLoadOptions,
   LlamaModel,
   ropeOptions,
+  windowedAttention,
 } from './llama/model.js';
 export { Llama2cCheckpoint } from './llama2c/checkpoint.js';
 export {
@@ -98,6 +121,13 @@ export {
   Llama2cTokenizer,
   TokenizerFormatError,
 } from './llama2c/tokenizer.js';
+export { mistralConfigFromHf, mistralConfigToHf } from './mistral/config.js';
+export { openHfMistral } from './mistral/hf-folder.js';
+export { PHI3_LINEAR_SUFFIXES, phi3ConfigFromHf, phi3ConfigToHf } from './phi3/config.js';
+export { openHfPhi3 } from './phi3/hf-folder.js';
+export { QWEN2_BIASED_LINEARS, qwen2ConfigFromHf, qwen2ConfigToHf } from './qwen2/config.js';
+export { openHfQwen2 } from './qwen2/hf-folder.js';
+export * from './registry/index.js';
 export { layerIndex, type ModuleSelection, type RatioPattern, ratioFor, selectModules } from './select.js';
 export { expectFiniteWeights, ModelFormatError, type TensorSource } from './tensor-source.js';
 export {
@@ -110,4 +140,4 @@ export {
   vitSequenceLength,
   vitWeightShapes,
 } from './vit/config.js';
-export { openHfVit, patchify, type VitLoadOptions, VitModel } from './vit/model.js';
+export { openHfVit, patchify, type VitForwardOptions, type VitLoadOptions, VitModel } from './vit/model.js';

@@ -2,30 +2,28 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultCacheDir, isAssetName } from '@blastkit/assets';
-import { type Backend, InvalidArgumentError, type Tensor } from '@blastkit/core';
+import { type Backend, InvalidArgumentError } from '@blastkit/core';
 import {
-  bootstrapComparison,
   type ComparisonIntervals,
   type ComparisonResult,
-  compareModels,
-  seededImages,
-  seededNoiseInputs,
+  calibrationLayout,
+  calibrationSequences,
+  compareDecoders,
+  type LoadedDecoder,
+  seededCalibration,
 } from '@blastkit/eval';
 import { CheckpointMismatchError, DirectoryCheckpointStore } from '@blastkit/factorize/node';
 import {
+  architectureLabels,
   CALIBRATED_METHODS,
   COMPRESS_METHODS,
   type CompressedModule,
   type CompressMethod,
-  collectLinearInputs,
-  compressLinears,
-  type Gpt2Model,
+  compressModel,
   generate,
-  LlamaModel,
+  type LoadedModel,
   ModelFormatError,
-  planCompression,
-  saveCompressedFolder,
-  saveCompressedLlama,
+  ModelInputError,
   type TensorSource,
 } from '@blastkit/models';
 import {
@@ -37,17 +35,7 @@ import {
 } from '@blastkit/safetensors';
 import { backendLine, openCliBackend } from '../backends.js';
 import { InterruptedError, UsageError } from '../errors.js';
-import {
-  disposeModel,
-  foldBiases,
-  isDecoder,
-  type LinearFeed,
-  linearCandidates,
-  linearInputs,
-  linearWeights,
-  loadModel,
-  selectLinears,
-} from '../io/architecture.js';
+import { disposeModel, isDecoder, type LinearFeed, linearCandidates, loadModel } from '../io/architecture.js';
 import { loadTokenizer, type OpenedModel, openModel } from '../io/model-input.js';
 import { readBudgetFile, type SelectionOptions } from '../io/selection.js';
 import {
@@ -56,7 +44,6 @@ import {
   evaluateOpened,
   evaluationTokens,
   formatEval,
-  seededTokens,
 } from './eval.js';
 
 export interface CompressCommandOptions extends SelectionOptions {
@@ -180,7 +167,6 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
     backendName = answered.description.name;
     options.onBackend?.(backendLine(answered));
     if (opened.replacements.size > 0) throw new UsageError(`${opened.description} is already compressed`);
-    let modules = selectLinears(opened, options);
     let ranks: Map<string, number> | undefined;
     if ((options.ratio === undefined) === (options.budget === undefined))
       throw new UsageError('give exactly one of --ratio and --budget');
@@ -194,94 +180,23 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       const unknown = [...ranks.keys()].filter((m) => !all.includes(m));
       if (unknown.length > 0)
         throw new UsageError(`--budget: no linear '${unknown[0]}' in ${opened.description}`);
-      modules = [...ranks.keys()];
-    } else if (options.allocate) {
-      const plan = await planCompression(linearWeights(opened), modules, {
-        method: options.method,
-        ratio,
-        blocks: options.blocks,
-        allocate: true,
-      });
-      ranks = new Map(plan.layers.map((l) => [l.name, l.rank]));
     }
     if (options.sequential && !CALIBRATED_METHODS.includes(options.method))
       throw new UsageError(
         `--sequential: ${options.method} uses no calibration (one of ${CALIBRATED_METHODS.join(', ')})`,
       );
-    if (options.sequential && opened.architecture !== 'llama')
-      throw new UsageError(`--sequential: only Llama models for now, not ${opened.architecture}`);
+    if (options.sequential && !opened.entry.sequentialCalibration)
+      throw new UsageError(
+        `--sequential: only ${architectureLabels((a) => a.sequentialCalibration === true)} models for now, not ${opened.architecture}`,
+      );
     if (CALIBRATED_METHODS.includes(options.method) && options.calibration === undefined)
       throw new UsageError(
-        `--method ${options.method} needs --calibration (${isDecoder(opened.architecture) ? "a .txt file, 'moby-dick', 'in-domain' or 'random'" : "'random': seeded inputs"})`,
+        `--method ${options.method} needs --calibration (${isDecoder(opened) ? "a .txt file, 'moby-dick', 'in-domain' or 'random'" : "'random': seeded inputs"})`,
       );
     const start = performance.now();
-    // everything that determines the factors: resuming from another run's checkpoints is refused
-    const fingerprint = {
-      weights: await weightsDigest(opened.source),
-      method: options.method,
-      ratio: options.ratio ?? null,
-      ranks: ranks ? Object.fromEntries(ranks) : null,
-      ratioPattern: options.ratioPattern ?? null,
-      blocks: options.blocks ?? null,
-      steps: options.steps ?? null,
-      ...(options.covariance ? { covariance: options.covariance } : {}),
-      ...(options.sequential ? { sequential: true } : {}),
-      seed,
-      backend: backend.describe(),
-      modules,
-      calibration:
-        options.calibration === undefined
-          ? null
-          : {
-              spec: options.calibration,
-              file: isFile(options.calibration) ? await fileDigest(options.calibration) : null,
-              tokens: options.calibrationTokens ?? null,
-            },
-    };
-    store = await DirectoryCheckpointStore.open(checkpoints, { fingerprint });
     const calibration = options.calibration
-      ? await calibrationInputs(
-          opened,
-          backend,
-          modules,
-          options.calibration,
-          options.calibrationTokens,
-          seed,
-        )
+      ? await calibrationFeed(opened, backend, options.calibration, options.calibrationTokens, seed)
       : undefined;
-    const {
-      replacements,
-      biases,
-      modules: report,
-    } = await compressLinears(linearWeights(opened), modules, {
-      method: options.method,
-      ratio,
-      ratioPattern: options.ratioPattern,
-      ranks,
-      blocks: options.blocks,
-      steps: options.steps,
-      seed,
-      backend,
-      store,
-      signal: options.signal,
-      onMatrix: options.onModule,
-      onStep: options.onStep,
-      calibration: calibration?.inputs,
-      covariance: options.covariance,
-      ...(options.sequential && calibration && opened.architecture === 'llama'
-        ? {
-            recalibrate: async (group, done) => {
-              const lm = await LlamaModel.load(opened.source, opened.config, { backend, ...done });
-              try {
-                return await collectLinearInputs(lm, calibration.sequences, group);
-              } finally {
-                lm.dispose();
-              }
-            },
-          }
-        : {}),
-    });
-    const seconds = (performance.now() - start) / 1000;
     const blocks =
       options.method === 'lowrank' || options.method === 'svd-llm' || options.method === 'block-diag'
         ? null
@@ -305,23 +220,68 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       inputs,
       ...(opened.tokenizerPath ? { copy: [opened.tokenizerPath] } : {}),
     };
-    if (opened.architecture === 'llama')
-      await saveCompressedLlama(out, opened.config, opened.source, replacements, info, biases, folder);
-    else {
-      // ROM's output biases go into each layer's own bias (these adapters take no second one)
-      const folded = foldBiases(opened, opened.source, biases);
-      await saveCompressedFolder(
-        out,
-        opened.configJson,
-        folded.source,
-        replacements,
-        biases.size > 0
-          ? { ...info, output_biases: "ROM's mean compensation, added to each layer's bias" }
-          : info,
-        folded.biases,
-        folder,
-      );
-    }
+    const answeredBackend = backend;
+    // select → plan → calibrate → factorize with checkpoints → save (ROM's biases as the architecture keeps them)
+    const {
+      replacements,
+      biases,
+      modules: report,
+    } = await compressModel(opened, {
+      method: options.method,
+      ratio,
+      ratioPattern: options.ratioPattern,
+      selection: {
+        targetModules: options.targetModules,
+        excludeModules: options.excludeModules,
+        layersToTransform: options.layers,
+      },
+      ranks,
+      allocate: options.allocate,
+      blocks: options.blocks,
+      steps: options.steps,
+      seed,
+      backend,
+      signal: options.signal,
+      onMatrix: options.onModule,
+      onStep: options.onStep,
+      covariance: options.covariance,
+      sequential: options.sequential,
+      ...(calibration
+        ? {
+            calibration: calibration.feed,
+            ...(calibration.model ? { calibrationModel: calibration.model } : {}),
+          }
+        : {}),
+      // everything that determines the factors: resuming from another run's checkpoints is refused
+      checkpoints: async (run) => {
+        const fingerprint = {
+          weights: await weightsDigest(opened.source),
+          method: options.method,
+          ratio: options.ratio ?? null,
+          ranks: run.ranks ? Object.fromEntries(run.ranks) : null,
+          ratioPattern: options.ratioPattern ?? null,
+          blocks: options.blocks ?? null,
+          steps: options.steps ?? null,
+          ...(options.covariance ? { covariance: options.covariance } : {}),
+          ...(options.sequential ? { sequential: true } : {}),
+          seed,
+          backend: answeredBackend.describe(),
+          modules: run.modules,
+          calibration:
+            options.calibration === undefined
+              ? null
+              : {
+                  spec: options.calibration,
+                  file: isFile(options.calibration) ? await fileDigest(options.calibration) : null,
+                  tokens: options.calibrationTokens ?? null,
+                },
+        };
+        store = await DirectoryCheckpointStore.open(checkpoints, { fingerprint });
+        return store;
+      },
+      save: { out, info, folder },
+    });
+    const seconds = (performance.now() - start) / 1000;
     await discardFolder(checkpoints);
     const dense = report.reduce((a, m) => a + m.denseParameters, 0);
     const compressed = report.reduce((a, m) => a + m.parameters, 0);
@@ -342,7 +302,8 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       seconds,
       resumedModules: report.filter((m) => m.resumed).length,
     };
-    if (options.compare && opened.architecture !== 'llama') {
+    const decoder = opened.entry.decoder;
+    if (options.compare && !decoder?.compareOnText) {
       const candidate = { ...opened, replacements, biases, description: `${out} (just compressed)` };
       const r = await evaluateOpened(
         candidate,
@@ -353,56 +314,40 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
         { method: options.method, ratio: options.ratio ?? null },
       );
       result.evaluation = r;
-    } else if (options.compare && opened.architecture === 'llama') {
+    } else if (options.compare && decoder) {
       if (!opened.tokenizerPath)
         throw new UsageError(
           '--compare needs a tokenizer (tokenizer.bin or tokenizer.json) beside the model',
         );
       const tokenizer = await loadTokenizer(opened.tokenizerPath);
-      const denseModel = await LlamaModel.load(opened.source, opened.config, { backend });
-      const small = await LlamaModel.load(opened.source, opened.config, { backend, replacements, biases });
-      const prompt = tokenizer.encode(COMPARE_PROMPT, { bos: true });
-      const window = Math.min(256, opened.config.maxPositionEmbeddings);
-      // half-window stride: a fixed 128 would exceed the window of a model with a short context
-      const protocol = { window, stride: Math.floor(window / 2), prefixToken: 1 };
-      const texts: (ComparisonResult & { text: string; intervals: ComparisonIntervals })[] = [];
-      for (const spec of ['in-domain', 'moby-dick']) {
-        const text = await evaluationTokens(spec, tokenizer, COMPARE_TOKENS, denseModel, seed);
-        const c = await compareModels(denseModel, small, text.ids, protocol);
-        texts.push({ text: text.source, ...c, intervals: bootstrapComparison(c.windows, { seed }) });
-      }
-      // the continuations are timed too: what compression buys at generation time, on this backend. A short
-      // warm-up run first (the native backend packs BLAST factors and fills its buffer pool on first use); the
-      // rate counts the tokens after the first, as llama2.c's run.c does
-      const greedy = async (m: LlamaModel) => {
-        await generate(m, prompt, { maxTokens: 8 });
-        let first = 0;
-        const tokens = await generate(m, prompt, {
-          maxTokens: Math.min(
-            COMPARE_CONTINUATION_TOKENS,
-            opened.config.maxPositionEmbeddings - prompt.length,
-          ),
-          onToken: () => {
-            first ||= performance.now();
-          },
-        });
-        const seconds = (performance.now() - first) / 1000;
-        return {
-          text: tokenizer.decode([...prompt, ...tokens]),
-          tokensPerSecond: tokens.length > 1 ? (tokens.length - 1) / seconds : 0,
-        };
-      };
-      const dense = await greedy(denseModel);
-      const compressed = await greedy(small);
+      const denseLoaded = await loadModel(opened, backend);
+      const smallLoaded = await loadModel(opened, backend, { replacements, biases });
+      const prefixToken = decoder.prefixToken(opened.config);
+      const prompt = tokenizer.encode(COMPARE_PROMPT, { bos: decoder.promptBos });
+      const window = Math.min(256, decoder.context(opened.config));
+      const c = await compareDecoders(denseLoaded as LoadedDecoder, smallLoaded as LoadedDecoder, {
+        texts: ['in-domain', 'moby-dick'].map(
+          (spec) => (dense: LoadedDecoder) =>
+            evaluationTokens(spec, tokenizer, COMPARE_TOKENS, dense, seed, [
+              prefixToken ?? dense.config.eosTokenId ?? 0,
+            ]),
+        ),
+        // half-window stride: a fixed 128 would exceed the window of a model with a short context
+        protocol: { window, stride: Math.floor(window / 2), prefixToken },
+        prompt,
+        continuationTokens: COMPARE_CONTINUATION_TOKENS,
+        seed,
+      });
+      const { dense, compressed } = c.continuations;
       result.comparison = {
-        texts,
+        texts: c.texts,
         prompt: COMPARE_PROMPT,
-        denseContinuation: dense.text,
-        compressedContinuation: compressed.text,
+        denseContinuation: tokenizer.decode([...prompt, ...dense.tokens]),
+        compressedContinuation: tokenizer.decode([...prompt, ...compressed.tokens]),
         decodeTokensPerSecond: { dense: dense.tokensPerSecond, compressed: compressed.tokensPerSecond },
       };
-      denseModel.dispose();
-      small.dispose();
+      disposeModel(denseLoaded);
+      disposeModel(smallLoaded);
     }
     return result;
   } catch (err) {
@@ -416,6 +361,7 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
     if (
       err instanceof InvalidArgumentError ||
       err instanceof ModelFormatError ||
+      err instanceof ModelInputError ||
       err instanceof OutputSafetyError ||
       err instanceof CheckpointMismatchError
     )
@@ -467,56 +413,36 @@ export async function weightsDigest(source: TensorSource): Promise<string> {
 }
 
 /**
- * The inputs every selected linear sees in the dense model on calibration data. Decoders: text cut into
- * sequences of at most 128 tokens (BOS first); 'in-domain' samples them from the model, one seed each;
- * 'random' draws token ids. ViT / DiT: 'random' only — seeded N(0, 1) images, or DiT noise-prediction latents
- * (there is no image data here; a data-free calibration, labelled as such).
+ * The calibration data the selected linears' inputs are taken from. Decoders: text cut into sequences of at
+ * most 128 tokens (BOS first where the architecture's prompts have it); 'in-domain' samples them from the
+ * model, one seed each; 'random' draws token ids. Classifiers / diffusion models: 'random' only — seeded
+ * N(0, 1) images, or DiT noise-prediction latents (there is no image data here; a data-free calibration,
+ * labelled as such). A dense copy loaded to sample or read the text comes back too: the inputs are taken on it.
  */
-async function calibrationInputs(
+async function calibrationFeed(
   opened: OpenedModel,
   backend: Backend,
-  modules: string[],
   spec: string,
   count: number | undefined,
   seed: number,
-): Promise<{ inputs: Map<string, Tensor>; source: string; sequences: number[][] }> {
-  let feed: LinearFeed;
-  let source: string;
-  if (opened.architecture === 'vit' || opened.architecture === 'dit') {
-    if (spec !== 'random')
-      throw new UsageError(
-        `--calibration for a ${opened.architecture} model: only 'random' (seeded inputs) is supported`,
-      );
-    const n = count ?? 8;
-    if (opened.architecture === 'vit') {
-      feed = { kind: 'images', images: seededImages(opened.config, n, seed), batchSize: 8 };
-      source = `random: ${n} images of N(0, 1) pixels, Rng(${seed})`;
-    } else {
-      feed = { kind: 'latents', inputs: seededNoiseInputs(opened.config, n, seed), batchSize: 8 };
-      source = `random: ${n} noise-prediction latents (x₀, ε ~ N(0, 1), t, y uniform), Rng(${seed})`;
-    }
-    return { inputs: await linearInputs(opened, backend, modules, feed), source, sequences: [] };
-  }
+): Promise<{ feed: LinearFeed; source: string; model?: LoadedModel }> {
+  if (opened.entry.task !== 'causal-lm' && spec !== 'random')
+    throw new UsageError(
+      `--calibration for a ${opened.architecture} model: only 'random' (seeded inputs) is supported`,
+    );
+  if (spec === 'random') return seededCalibration(opened, count, seed);
   const tokens = count ?? 512;
-  const context = contextOf(opened);
-  const prefix = opened.architecture === 'llama' ? [opened.config.bosTokenId ?? 1] : [];
-  const length = Math.min(128, context) - prefix.length;
+  const { prefix, length } = calibrationLayout(opened);
   const sequences: number[][] = [];
-  if (spec === 'random') {
-    const ids = seededTokens(vocabOf(opened), tokens, seed);
-    for (let i = 0; i < ids.length; i += length) sequences.push([...prefix, ...ids.slice(i, i + length)]);
-    source = `random: ${tokens} token ids uniform over the vocabulary, Rng(${seed})`;
-    const inputs = await linearInputs(opened, backend, modules, { kind: 'tokens', sequences });
-    return { inputs, source, sequences };
-  }
   if (!opened.tokenizerPath)
     throw new UsageError(
       `--calibration ${spec} needs a tokenizer beside the model (or use --calibration random)`,
     );
   const tokenizer = await loadTokenizer(opened.tokenizerPath);
   const dense = await loadModel(opened, backend);
-  const lm = dense.model as LlamaModel | Gpt2Model;
+  const lm = dense as LoadedDecoder;
   try {
+    let source: string;
     if (spec === 'in-domain') {
       const start = prefix.length > 0 ? prefix : [lm.config.eosTokenId ?? 0];
       for (let i = 0; sequences.length * length < tokens; i++) {
@@ -532,28 +458,15 @@ async function calibrationInputs(
       source = `in-domain: ${sequences.length} sequences of ${length} tokens sampled from the dense model (seeds ${seed + 1000}…)`;
     } else {
       const text = await evaluationTokens(spec, tokenizer, tokens, lm, seed);
-      for (let i = 0; i < text.ids.length; i += length)
-        sequences.push([...prefix, ...text.ids.slice(i, i + length)]);
+      sequences.push(...calibrationSequences(opened, text.ids));
       source = text.source;
     }
     // the model that sampled the text also gives the inputs: one copy in memory
-    const inputs = await linearInputs(opened, backend, modules, { kind: 'tokens', sequences }, lm);
-    return { inputs, source, sequences };
-  } finally {
+    return { feed: { kind: 'tokens', sequences }, source, model: dense };
+  } catch (err) {
     disposeModel(dense);
+    throw err;
   }
-}
-
-function contextOf(m: OpenedModel): number {
-  return m.architecture === 'gpt2'
-    ? m.config.nPositions
-    : m.architecture === 'llama'
-      ? m.config.maxPositionEmbeddings
-      : 0;
-}
-
-function vocabOf(m: OpenedModel): number {
-  return m.architecture === 'gpt2' || m.architecture === 'llama' ? m.config.vocabSize : 0;
 }
 
 /** The human-readable report. */

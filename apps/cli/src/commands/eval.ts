@@ -1,54 +1,34 @@
 import { readFile } from 'node:fs/promises';
 import { fetchAsset } from '@blastkit/assets';
+import { type Backend, InvalidArgumentError, ShapeError, Tensor } from '@blastkit/core';
 import {
-  type Backend,
-  InvalidArgumentError,
-  Rng,
-  ShapeError,
-  type StructuredMatrix,
-  Tensor,
-} from '@blastkit/core';
-import {
+  type CausalLmInputs,
   type ComparisonResult,
-  classificationMetrics,
-  compareModels,
-  type EvalBudget,
+  type classificationMetrics,
   type EvalContext,
   type EvalRecord,
-  evalRecord,
+  evalBudget,
+  evaluate,
   type LayerErrorResult,
-  linearOutputErrors,
-  noisePredictionError,
+  type noisePredictionError,
   type PerplexityResult,
-  perplexity,
-  sampleAgreement,
-  seededImages,
-  seededNoiseInputs,
+  type sampleAgreement,
+  seededTokens,
+  type TaskInputs,
   type WindowProtocol,
 } from '@blastkit/eval';
 import {
+  architectureLabels,
   type DecoderLm,
-  type DitModel,
-  type Gpt2Model,
   generate,
-  type LlamaModel,
   ModelFormatError,
+  ModelInputError,
   type TextTokenizer,
   type VitModel,
 } from '@blastkit/models';
 import { openSafetensors, SafetensorsError } from '@blastkit/safetensors';
 import { backendLine, openCliBackend } from '../backends.js';
 import { InterruptedError, UsageError } from '../errors.js';
-import {
-  denseLinear,
-  disposeModel,
-  isDecoder,
-  type LinearFeed,
-  type LoadedModel,
-  linearCandidates,
-  linearInputs,
-  loadModel,
-} from '../io/architecture.js';
 import { type Architecture, loadTokenizer, type OpenedModel, openModel } from '../io/model-input.js';
 
 /** Where evaluation text comes from: a file, the Moby Dick asset, or text sampled from the reference model. */
@@ -114,13 +94,6 @@ export interface EvalIdentity {
   ratio?: number | null;
 }
 
-/** The BOS-like token windows start with: Llama's BOS; GPT-2's BOS (<|endoftext|>) when its config names one. */
-function prefixTokenOf(m: OpenedModel): number | null {
-  if (m.architecture === 'llama') return m.config.bosTokenId ?? 1;
-  if (m.architecture === 'gpt2') return m.config.bosTokenId ?? null;
-  return null;
-}
-
 /**
  * Tokens of the evaluation text (no BOS: the protocol prefixes every window with it). 'in-domain' is sampled from
  * `sampler` with a fixed seed, temperature 1, top-p 0.9, after `prompt` (Llama's BOS by default) — stories15M
@@ -169,12 +142,6 @@ export async function evaluationTokens(
   return { source: `${source}: first ${ids.length} tokens`, ids };
 }
 
-/** `count` token ids uniform over the vocabulary from Rng(seed): the input when there is no tokenizer. */
-export function seededTokens(vocabSize: number, count: number, seed: number): number[] {
-  const rng = new Rng(seed);
-  return Array.from({ length: count }, () => rng.int(vocabSize));
-}
-
 /** `blastkit eval`: the model's metrics, or its comparison with a reference (dense) model. */
 export async function runEval(options: EvalCommandOptions): Promise<EvalCommandResult> {
   const opened = await openModel(options.model, { tokenizer: options.tokenizer });
@@ -200,6 +167,7 @@ export function asCommandError(err: unknown, signal?: AbortSignal): unknown {
   if (signal?.aborted) return new InterruptedError('eval: interrupted');
   if (
     err instanceof ModelFormatError ||
+    err instanceof ModelInputError ||
     err instanceof InvalidArgumentError ||
     err instanceof ShapeError ||
     err instanceof SafetensorsError ||
@@ -207,22 +175,6 @@ export function asCommandError(err: unknown, signal?: AbortSignal): unknown {
   )
     return new UsageError(err.message);
   return err;
-}
-
-/** The linears' parameters as stored and dense: the budget every record carries. */
-function budgetOf(m: OpenedModel, ratio: number | null): EvalBudget {
-  let parameters = 0;
-  let denseParameters = 0;
-  for (const module of linearCandidates(m)) {
-    const structure = m.replacements.get(module);
-    const dense = structure
-      ? structure.shape[0] * structure.shape[1]
-      : m.source.shapeOf(`${module}.weight`).reduce((a, b) => a * b, 1);
-    denseParameters += dense;
-    parameters += structure ? structure.parameterCount : dense;
-  }
-  for (const b of m.biases.values()) parameters += b.size;
-  return { ratio, parameters, denseParameters };
 }
 
 /**
@@ -237,7 +189,7 @@ export async function evaluateOpened(
   options: Omit<EvalCommandOptions, 'model' | 'reference' | 'backend'>,
   identity: EvalIdentity = {},
 ): Promise<EvalCommandResult> {
-  if (reference && reference.architecture !== candidate.architecture)
+  if (reference && reference.entry !== candidate.entry)
     throw new UsageError(
       `${candidate.description} is a ${candidate.architecture} model, the reference ${reference.description} a ${reference.architecture} one`,
     );
@@ -249,259 +201,127 @@ export async function evaluateOpened(
       identity.method !== undefined
         ? identity.method
         : (compression?.method ?? (candidate.replacements.size > 0 ? 'unknown' : null)),
-    budget: budgetOf(candidate, identity.ratio !== undefined ? identity.ratio : (compression?.ratio ?? null)),
+    budget: evalBudget(
+      candidate,
+      identity.ratio !== undefined ? identity.ratio : (compression?.ratio ?? null),
+    ),
     backend: backendName,
   };
-  // options of another architecture would be ignored silently: say so instead
+  // options of another task would be ignored silently: say so instead
   const arch = candidate.architecture;
+  const task = candidate.entry.task;
   const misplaced = [
-    ['--images', options.images !== undefined && arch !== 'vit', 'ViT'],
-    ['--text', options.text !== undefined && !isDecoder(arch), 'Llama and GPT-2'],
+    [
+      '--images',
+      options.images !== undefined && task !== 'image-classification',
+      architectureLabels('image-classification', ' and '),
+    ],
+    ['--text', options.text !== undefined && task !== 'causal-lm', architectureLabels('causal-lm', ' and ')],
     [
       '--sampler, --sample-steps, --sample-images, --cfg-scale',
       [options.sampler, options.sampleSteps, options.sampleImages, options.cfgScale].some(
         (o) => o !== undefined,
-      ) && arch !== 'dit',
-      'DiT',
+      ) && task !== 'diffusion',
+      architectureLabels('diffusion', ' and '),
     ],
   ] as const;
   for (const [flag, wrong, which] of misplaced)
     if (wrong) throw new UsageError(`${flag}: for ${which} models; ${candidate.description} is ${arch}`);
-  const result: EvalCommandResult = {
+  const seed = options.seed ?? 0;
+  // what each task is scored on; the refusals name the flags that would have given it
+  let inputs: TaskInputs[typeof task];
+  if (task === 'causal-lm') inputs = await textInputs(candidate, reference, options, seed);
+  else if (task === 'image-classification') {
+    const images = options.images ? await readImages(options.images, candidate) : undefined;
+    if (images?.labels === undefined && reference === undefined)
+      throw new UsageError(
+        `nothing to measure: a ${candidate.entry.label} needs labelled --images, or --reference (the dense model) to compare with`,
+      );
+    inputs = {
+      ...(images ? { images } : {}),
+      ...(options.samples !== undefined ? { samples: options.samples } : {}),
+      ...(options.layerInputs !== undefined ? { layerImages: options.layerInputs } : {}),
+    };
+  } else {
+    if (reference === undefined)
+      throw new UsageError(
+        `a ${candidate.entry.label} is evaluated against --reference (the dense model): noise-prediction error and sample agreement`,
+      );
+    inputs = {
+      ...(options.samples !== undefined ? { samples: options.samples } : {}),
+      ...(options.sampler !== undefined ? { sampler: options.sampler } : {}),
+      ...(options.sampleSteps !== undefined ? { sampleSteps: options.sampleSteps } : {}),
+      ...(options.sampleImages !== undefined ? { sampleImages: options.sampleImages } : {}),
+      ...(options.cfgScale !== undefined ? { cfgScale: options.cfgScale } : {}),
+      ...(options.layerInputs !== undefined ? { layerLatents: options.layerInputs } : {}),
+    };
+  }
+  const r = await evaluate(task, candidate, reference, inputs, {
+    backend,
+    context,
+    seed,
+    onProgress: options.onProgress,
+    signal: options.signal,
+  });
+  const notes: string[] = [];
+  if (reference === undefined) notes.push('per-layer output error: needs --reference');
+  else if (candidate.replacements.size === 0)
+    notes.push('per-layer output error: the model has no compressed linears');
+  return {
     model: candidate.description,
     ...(reference ? { reference: reference.description } : {}),
     architecture: candidate.architecture,
     backend: backendName,
-    records: [],
-    notes: [],
+    records: r.records,
+    notes,
+    ...(r.text ? { text: r.text } : {}),
+    ...(r.protocol ? { protocol: r.protocol } : {}),
+    ...(r.comparison ? { comparison: r.comparison } : {}),
+    ...(r.perplexity ? { perplexity: r.perplexity } : {}),
+    ...(r.layers ? { layers: r.layers } : {}),
   };
-  const progress = (phase: string) => (done: number, total: number) =>
-    options.onProgress?.(phase, done, total);
-  const seed = options.seed ?? 0;
-  let feed: LinearFeed;
-  const model = await loadModel(candidate, backend);
-  const ref = reference ? await loadModel(reference, backend) : undefined;
-  try {
-    if (model.architecture === 'llama' || model.architecture === 'gpt2') {
-      feed = await evaluateDecoder(candidate, reference, model, ref, options, context, result, seed);
-    } else if (model.architecture === 'vit') {
-      const images = options.images
-        ? await readImages(options.images, candidate)
-        : {
-            pixels: seededImages(candidate.config as VitModel['config'], options.samples ?? 32, seed),
-            labels: undefined,
-            source: `seeded: N(0, 1) pixels, Rng(${seed}) (no data given)`,
-          };
-      if (images.labels === undefined && ref === undefined)
-        throw new UsageError(
-          'nothing to measure: a ViT needs labelled --images, or --reference (the dense model) to compare with',
-        );
-      const r = await classificationMetrics(model.model, images.pixels, {
-        ...(images.labels ? { labels: images.labels } : {}),
-        ...(ref ? { reference: ref.model as VitModel } : {}),
-        source: images.source,
-        seed: options.images ? null : seed,
-        onBatch: progress('classification'),
-        signal: options.signal,
-      });
-      result.records.push(evalRecord('classification', context, r));
-      const n = Math.min(options.layerInputs ?? 2, images.pixels.shape[0]);
-      const per = images.pixels.size / images.pixels.shape[0];
-      feed = {
-        kind: 'images',
-        images: new Tensor([n, ...images.pixels.shape.slice(1)], images.pixels.data.slice(0, n * per)),
-        batchSize: 8,
-      };
-    } else {
-      if (ref === undefined)
-        throw new UsageError(
-          'a DiT is evaluated against --reference (the dense model): noise-prediction error and sample agreement',
-        );
-      const dense = ref.model as DitModel;
-      const count = options.samples ?? 16;
-      const inputs = seededNoiseInputs(dense.config, count, seed);
-      const source = `seeded: x₀ and ε ~ N(0, 1), t ~ U{0…999}, y ~ U{0…${dense.config.numClasses - 1}}, Rng(${seed}) (no data given)`;
-      const noise = await noisePredictionError(dense, model.model, inputs, {
-        source,
-        seed,
-        onBatch: progress('noise-prediction'),
-        signal: options.signal,
-      });
-      result.records.push(evalRecord('noise-prediction', context, noise));
-      const samples = await sampleAgreement(dense, model.model, {
-        sampler: options.sampler ?? 'ddim',
-        steps: options.sampleSteps ?? 25,
-        count: options.sampleImages ?? 4,
-        seed,
-        ...(options.cfgScale === undefined ? {} : { cfgScale: options.cfgScale }),
-        onStep: progress('samples'),
-        signal: options.signal,
-      });
-      result.records.push(evalRecord('sample-agreement', context, samples));
-      const n = Math.min(options.layerInputs ?? 2, count);
-      const per = inputs.x0.size / count;
-      const first = (t: Tensor) => new Tensor([n, ...t.shape.slice(1)], t.data.slice(0, n * per));
-      feed = {
-        kind: 'latents',
-        inputs: {
-          x0: first(inputs.x0),
-          noise: first(inputs.noise),
-          timesteps: inputs.timesteps.slice(0, n),
-          labels: inputs.labels.slice(0, n),
-        },
-        batchSize: 8,
-      };
-    }
-  } finally {
-    disposeModel(model);
-    if (ref) disposeModel(ref);
-  }
-  if (reference === undefined) result.notes.push('per-layer output error: needs --reference');
-  else if (candidate.replacements.size === 0)
-    result.notes.push('per-layer output error: the model has no compressed linears');
-  else {
-    result.layers = await layerErrors(
-      candidate,
-      reference,
-      backend,
-      feed,
-      options.signal,
-      progress('layers'),
-    );
-    result.records.push(evalRecord('layer-output-error', context, result.layers));
-  }
-  return result;
-}
-
-async function evaluateDecoder(
-  candidate: OpenedModel,
-  reference: OpenedModel | undefined,
-  model: LoadedModel,
-  ref: LoadedModel | undefined,
-  options: Omit<EvalCommandOptions, 'model' | 'reference' | 'backend'>,
-  context: EvalContext,
-  result: EvalCommandResult,
-  seed: number,
-): Promise<LinearFeed> {
-  const lm = model.model as LlamaModel | Gpt2Model;
-  const refLm = ref?.model as LlamaModel | Gpt2Model | undefined;
-  const context_ = lm.config.maxPositionEmbeddings;
-  const prefixToken = prefixTokenOf(candidate);
-  const window = options.window ?? Math.min(256, context_);
-  const protocol: WindowProtocol = {
-    window,
-    stride: options.stride ?? Math.floor(window / 2),
-    prefixToken,
-  };
-  const tokenizerPath = options.tokenizer ?? candidate.tokenizerPath ?? reference?.tokenizerPath;
-  const maxTokens = options.maxTokens ?? 2048;
-  let text: { source: string; ids: number[] };
-  if (tokenizerPath) {
-    const tokenizer = await loadTokenizer(tokenizerPath);
-    text = await evaluationTokens(
-      options.text ?? 'moby-dick',
-      tokenizer,
-      maxTokens,
-      refLm ?? lm,
-      seed,
-      prefixToken === null ? [lm.config.eosTokenId ?? 0] : [prefixToken],
-    );
-  } else if (refLm) {
-    if (options.text !== undefined) throw new UsageError(`--text needs a tokenizer; pass --tokenizer FILE`);
-    text = {
-      source: `seeded: ${maxTokens} token ids uniform over the vocabulary, Rng(${seed}) (no tokenizer)`,
-      ids: seededTokens(lm.config.vocabSize, maxTokens, seed),
-    };
-  } else
-    throw new UsageError(
-      `no tokenizer beside ${candidate.description}: perplexity needs one (--tokenizer FILE); ` +
-        'with --reference the models are compared on seeded random tokens instead',
-    );
-  result.text = { source: text.source, tokens: text.ids.length };
-  result.protocol = protocol;
-  const recorded = { ...protocol, text: text.source, tokens: text.ids.length };
-  const run = {
-    onWindow: (d: number, t: number) => options.onProgress?.('windows', d, t),
-    signal: options.signal,
-  };
-  if (refLm) {
-    result.comparison = await compareModels(refLm, lm, text.ids, protocol, run);
-    result.records.push(evalRecord('comparison', context, { ...result.comparison, protocol: recorded }));
-  } else {
-    result.perplexity = await perplexity(lm, text.ids, protocol, run);
-    result.records.push(evalRecord('perplexity', context, { ...result.perplexity, protocol: recorded }));
-  }
-  // per-layer inputs: the start of the same text, in context-sized sequences, each after the prefix token
-  const layerTokens = text.ids.slice(0, options.layerInputs ?? 256);
-  const span = Math.min(128, context_) - (prefixToken === null ? 0 : 1);
-  const sequences: number[][] = [];
-  for (let i = 0; i < layerTokens.length; i += span) {
-    const chunk = layerTokens.slice(i, i + span);
-    sequences.push(prefixToken === null ? chunk : [prefixToken, ...chunk]);
-  }
-  return { kind: 'tokens', sequences };
-}
-
-/** Per-layer output errors of the candidate's compressed linears, on the reference's inputs from `feed`. */
-async function layerErrors(
-  candidate: OpenedModel,
-  reference: OpenedModel,
-  backend: Backend,
-  feed: LinearFeed,
-  signal: AbortSignal | undefined,
-  onLayer: (done: number, total: number) => void,
-): Promise<LayerErrorResult> {
-  const order = linearCandidates(reference);
-  const missing = [...candidate.replacements.keys()].filter((m) => !order.includes(m));
-  if (missing.length > 0) throw new UsageError(`the reference has no linear '${missing[0]}'`);
-  // network order (a folder lists its modules in whatever order its file had them)
-  const modules = order.filter((m) => candidate.replacements.has(m));
-  const structures = new Map(modules.map((m) => [m, candidate.replacements.get(m) as StructuredMatrix]));
-  const inputs = await linearInputs(reference, backend, modules, feed);
-  const biases = await compressionBiases(candidate, reference, modules);
-  const describe =
-    feed.kind === 'tokens'
-      ? `${feed.sequences.reduce((a, s) => a + s.length, 0)} tokens (${feed.sequences.length} sequences) of the evaluation text`
-      : feed.kind === 'images'
-        ? `the first ${feed.images.shape[0]} of the classification images`
-        : `the first ${feed.inputs.labels.length} of the noise-prediction latents, noised at their timesteps`;
-  return linearOutputErrors(inputs, (m) => denseLinear(reference, m), structures, {
-    biases,
-    backend,
-    inputs: `${describe}, through the reference model`,
-    onLayer: (d, t) => onLayer(d, t),
-    signal,
-  });
 }
 
 /**
- * The output biases that came with the compression: kept apart (a Llama folder, or a model just compressed),
- * or — GPT-2, ViT and DiT folders fold ROM's bias into the layer's own — the candidate's bias minus the
- * reference's.
+ * The text a language model is scored on: --text (default Moby Dick) through the tokenizer beside the model
+ * (or given); without a tokenizer, seeded token ids when there is a reference to compare with.
  */
-async function compressionBiases(
+async function textInputs(
   candidate: OpenedModel,
-  reference: OpenedModel,
-  modules: readonly string[],
-): Promise<Map<string, Tensor>> {
-  const out = new Map(candidate.biases);
-  if (candidate.architecture === 'llama') return out;
-  const have = new Set(candidate.source.names());
-  const refHave = new Set(reference.source.names());
-  for (const m of modules) {
-    const name = `${m}.bias`;
-    if (out.has(m) || !have.has(name) || !refHave.has(name)) continue;
-    const [a, b] = await Promise.all([candidate.source.readTensor(name), reference.source.readTensor(name)]);
-    if (a.size !== b.size) continue;
-    let differs = false;
-    const d = new Tensor(a.shape);
-    for (let i = 0; i < a.size; i++) {
-      d.data[i] = a.data[i] - b.data[i];
-      if (d.data[i] !== 0) differs = true;
-    }
-    if (differs) out.set(m, d);
+  reference: OpenedModel | undefined,
+  options: Omit<EvalCommandOptions, 'model' | 'reference' | 'backend'>,
+  seed: number,
+): Promise<CausalLmInputs> {
+  const tokenizerPath = options.tokenizer ?? candidate.tokenizerPath ?? reference?.tokenizerPath;
+  const maxTokens = options.maxTokens ?? 2048;
+  const protocol = {
+    ...(options.window !== undefined ? { window: options.window } : {}),
+    ...(options.stride !== undefined ? { stride: options.stride } : {}),
+    ...(options.layerInputs !== undefined ? { layerTokens: options.layerInputs } : {}),
+  };
+  if (tokenizerPath) {
+    const tokenizer = await loadTokenizer(tokenizerPath);
+    return {
+      ...protocol,
+      text: (sampler, prompt) =>
+        evaluationTokens(options.text ?? 'moby-dick', tokenizer, maxTokens, sampler, seed, prompt),
+    };
   }
-  return out;
+  if (reference) {
+    if (options.text !== undefined) throw new UsageError(`--text needs a tokenizer; pass --tokenizer FILE`);
+    const vocab = candidate.entry.decoder?.vocabSize(candidate.config) ?? 0;
+    return {
+      ...protocol,
+      text: async () => ({
+        source: `seeded: ${maxTokens} token ids uniform over the vocabulary, Rng(${seed}) (no tokenizer)`,
+        ids: seededTokens(vocab, maxTokens, seed),
+      }),
+    };
+  }
+  throw new UsageError(
+    `no tokenizer beside ${candidate.description}: perplexity needs one (--tokenizer FILE); ` +
+      'with --reference the models are compared on seeded random tokens instead',
+  );
 }
 
 /** A labelled-image file: `pixel_values` [N, C, S, S] (normalized as the model expects) and `labels` [N]. */

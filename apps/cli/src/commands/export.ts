@@ -1,9 +1,4 @@
-import {
-  ModelFormatError,
-  saveCompressedFolder,
-  saveDenseLlama,
-  saveReferenceBlastLlama,
-} from '@blastkit/models';
+import { architectureLabels, type LlamaConfig, ModelFormatError } from '@blastkit/models';
 import { BLAST_MIXINGS, type BlastMixing, exportLlamaOnnx, type WeightDtype } from '@blastkit/onnx';
 import {
   assertOutputApart,
@@ -12,7 +7,7 @@ import {
   outputFolderState,
 } from '@blastkit/safetensors';
 import { UsageError } from '../errors.js';
-import { denseExportSource } from '../io/architecture.js';
+import { asUsage } from '../io/architecture.js';
 import { openModel } from '../io/model-input.js';
 import { inputPaths } from './compress.js';
 
@@ -57,9 +52,9 @@ export async function runExport(options: ExportCommandOptions) {
       ...(opened.tokenizerPath ? { copy: [opened.tokenizerPath] } : {}),
     };
     if (options.onnx) {
-      if (opened.architecture !== 'llama')
+      if (!opened.entry.onnx)
         throw new UsageError(
-          `--onnx exports Llama models only for now; ${opened.description} is ${opened.architecture}`,
+          `--onnx exports ${architectureLabels((a) => a.onnx === true)} models only for now; ${opened.description} is ${opened.architecture}`,
         );
       if (opened.biases.size > 0)
         throw new UsageError(
@@ -68,7 +63,8 @@ export async function runExport(options: ExportCommandOptions) {
       const r = await exportLlamaOnnx(
         out,
         {
-          config: opened.config,
+          // the ONNX exporter's decoder graph: every entry marked `onnx` has a LlamaConfig
+          config: opened.config as LlamaConfig,
           source: opened.source,
           replacements: opened.replacements,
           ...(opened.tokenizerPath ? { tokenizerPath: opened.tokenizerPath } : {}),
@@ -91,33 +87,20 @@ export async function runExport(options: ExportCommandOptions) {
     }
     if (opened.format !== 'hf-folder' || opened.replacements.size === 0)
       throw new UsageError(`${options.dir} is not a compressed model folder (written by blastkit compress)`);
-    if (opened.architecture === 'llama') {
-      if (opened.biases.size > 0)
-        throw new UsageError(
-          `${options.dir} has output biases (ROM's mean compensation), which a Llama checkpoint cannot hold`,
-        );
-      if (options.dense) await saveDenseLlama(out, opened.config, opened.source, opened.replacements, folder);
-      else
-        await saveReferenceBlastLlama(out, opened.config, opened.source, opened.replacements, {
-          dtype: options.dtype ?? 'F16',
-          ...folder,
-        });
-    } else {
-      if (options.reference)
-        throw new UsageError(
-          `--reference writes the BLAST reference's blast_llama format, for Llama models only; ${opened.description} is ${opened.architecture} (use --dense)`,
-        );
-      // the architecture's own file layout (Conv1D [in, out], conv kernels), no compression_config
-      await saveCompressedFolder(
-        out,
-        opened.configJson,
-        denseExportSource(opened),
-        new Map(),
-        null,
-        new Map(),
-        folder,
+    const entry = opened.entry;
+    if (options.reference && entry.exportReference === undefined)
+      throw new UsageError(
+        `--reference writes the BLAST reference's blast_llama format, for ${architectureLabels((a) => a.exportReference !== undefined)} models only; ${opened.description} is ${opened.architecture} (use --dense)`,
       );
-    }
+    // biases an architecture keeps apart (ROM's, in a Llama folder) have no place in its checkpoint
+    if (entry.biasesApart && opened.biases.size > 0)
+      throw new UsageError(
+        `${options.dir} has output biases (ROM's mean compensation), which a ${entry.label} checkpoint cannot hold`,
+      );
+    if (options.reference && entry.exportReference)
+      await entry.exportReference(out, opened, { dtype: options.dtype ?? 'F16', ...folder });
+    // the architecture's own file layout (Conv1D [in, out], conv kernels), no compression_config
+    else await asUsage(() => entry.exportDense(out, opened, folder));
     return {
       from: options.dir,
       out,

@@ -1,18 +1,11 @@
+import { InvalidArgumentError, ShapeError, type StructuredMatrix } from '@blastkit/core';
 import {
-  type Backend,
-  InvalidArgumentError,
-  ShapeError,
-  type StructuredMatrix,
-  type Tensor,
-} from '@blastkit/core';
-import {
-  blastDataAware,
-  blastFast,
-  blastPrecGd,
-  blockDiagonalFactorize,
+  FACTORIZER_NAMES,
+  FACTORIZERS,
   type FactorizeProgress,
-  lowRankFactorize,
-  monarchFactorize,
+  type FactorizerMethod,
+  type FactorizerName,
+  findFactorizer,
   rankForRatio,
   referenceRank,
   relativeFrobeniusError,
@@ -22,15 +15,9 @@ import { openCliBackend } from '../backends.js';
 import { InterruptedError, UsageError } from '../errors.js';
 import { readMatrixArgument } from '../io/matrix-input.js';
 
-export const FACTORIZE_METHODS = [
-  'blast-precgd',
-  'blast',
-  'blast-data',
-  'lowrank',
-  'monarch',
-  'block-diag',
-] as const;
-export type FactorizeMethod = (typeof FACTORIZE_METHODS)[number];
+/** `--method`'s choices: @blastkit/factorize's method registry, in its order. */
+export const FACTORIZE_METHODS = FACTORIZER_NAMES;
+export type FactorizeMethod = FactorizerName;
 
 export interface FactorizeCommandOptions {
   input: string;
@@ -77,19 +64,27 @@ export const FACTORS_FORMAT = { format: 'blastkit-factors', version: '1' } as co
 
 /** `blastkit factorize`: one dense matrix → structured factors in a safetensors file. */
 export async function runFactorize(options: FactorizeCommandOptions): Promise<FactorizeCommandResult> {
-  const { method } = options;
-  if (!FACTORIZE_METHODS.includes(method))
-    throw new UsageError(`--method: unknown method '${method}' (one of ${FACTORIZE_METHODS.join(', ')})`);
-  if ((options.rank === undefined) === (options.ratio === undefined) && method !== 'block-diag')
+  const factorizer = findFactorizer(options.method);
+  if (!factorizer)
+    throw new UsageError(
+      `--method: unknown method '${options.method}' (one of ${FACTORIZE_METHODS.join(', ')})`,
+    );
+  const method = factorizer.name as FactorizeMethod;
+  const { takes } = factorizer;
+  if (takes.rank && (options.rank === undefined) === (options.ratio === undefined))
     throw new UsageError('give exactly one of --rank and --ratio');
-  if (method === 'block-diag' && options.rank !== undefined)
-    throw new UsageError('--rank: block-diag has no rank; give --blocks or --ratio');
-  if (method === 'blast-data' && options.calibration === undefined)
-    throw new UsageError('--method blast-data needs --calibration X.npy (the layer inputs, one per row)');
-  if (method !== 'blast-data' && options.calibration !== undefined)
-    throw new UsageError('--calibration is only used by --method blast-data');
-  if (method === 'lowrank' && options.blocks !== undefined)
-    throw new UsageError('--blocks: lowrank has no blocks');
+  if (!takes.rank && options.rank !== undefined)
+    throw new UsageError(`--rank: ${method} has no rank; give --blocks or --ratio`);
+  if (takes.inputs && options.calibration === undefined)
+    throw new UsageError(`--method ${method} needs --calibration X.npy (the layer inputs, one per row)`);
+  if (!takes.inputs && options.calibration !== undefined)
+    throw new UsageError(
+      `--calibration is only used by --method ${FACTORIZERS.filter((m) => m.takes.inputs)
+        .map((m) => m.name)
+        .join(' or ')}`,
+    );
+  if (!takes.blocks && options.blocks !== undefined)
+    throw new UsageError(`--blocks: ${method} has no blocks`);
   // the factors never overwrite an input, nor a file blastkit did not write
   const inputs = [options.input, options.calibration]
     .filter((s): s is string => s !== undefined)
@@ -108,12 +103,21 @@ export async function runFactorize(options: FactorizeCommandOptions): Promise<Fa
   const A = await readMatrixArgument(options.input, 'input');
   const [m, n] = A.shape as [number, number];
   try {
-    const plan = planRank(options, m, n);
+    const plan = planRank(factorizer, options, m, n);
     const inputs = options.calibration
       ? await readMatrixArgument(options.calibration, 'calibration')
       : undefined;
     const start = performance.now();
-    const solved = await solve(A, method, plan, { ...options, seed, backend, inputs });
+    const solved = await factorizer.solve(A, {
+      rank: plan.rank,
+      numBlocks: plan.blocks,
+      seed,
+      backend,
+      inputs,
+      onProgress: options.onProgress,
+      signal: options.signal,
+      ...(options.steps === undefined ? {} : { steps: options.steps }),
+    });
     const seconds = (performance.now() - start) / 1000;
     const { matrix } = solved;
     const relativeError = solved.relativeError ?? relativeFrobeniusError(matrix.toDense(), A);
@@ -169,68 +173,33 @@ interface RankPlan {
   blocks?: number;
 }
 
-function planRank(options: FactorizeCommandOptions, m: number, n: number): RankPlan {
-  const { method, ratio } = options;
-  const blocks = options.blocks ?? (method === 'lowrank' ? undefined : DEFAULT_BLOCKS);
-  if (blocks !== undefined && method !== 'block-diag' && (m % blocks !== 0 || n % blocks !== 0))
+function planRank(
+  factorizer: FactorizerMethod,
+  options: FactorizeCommandOptions,
+  m: number,
+  n: number,
+): RankPlan {
+  const { ratio } = options;
+  const { name, kind, takes } = factorizer;
+  const blocks = options.blocks ?? (takes.blocks ? DEFAULT_BLOCKS : undefined);
+  // a block-diagonal solve checks its own blocks: it picks them from the ratio
+  if (blocks !== undefined && takes.rank && (m % blocks !== 0 || n % blocks !== 0))
     throw new UsageError(
       `--blocks: ${blocks} blocks must divide both sides of the ${m}×${n} matrix` +
         (options.blocks === undefined ? ` (${DEFAULT_BLOCKS} is the default; pass --blocks)` : ''),
     );
-  if (method === 'block-diag') {
+  if (!takes.rank) {
     if (options.blocks !== undefined) return { blocks: options.blocks };
-    if (ratio === undefined) throw new UsageError('block-diag needs --blocks or --ratio');
-    return { blocks: rankForRatio('block-diagonal', m, n, ratio).numBlocks };
+    if (ratio === undefined) throw new UsageError(`${name} needs --blocks or --ratio`);
+    return { blocks: rankForRatio(kind, m, n, ratio).numBlocks };
   }
   if (options.rank !== undefined) return { rank: options.rank, blocks };
   const r = ratio as number;
   if (options.rankRule === 'reference') {
-    if (method === 'monarch')
-      throw new UsageError('--rank-rule reference applies to BLAST and low-rank ranks');
+    if (kind === 'monarch') throw new UsageError('--rank-rule reference applies to BLAST and low-rank ranks');
     return { rank: referenceRank(m, n, r), blocks };
   }
-  const budgetMethod = method === 'lowrank' ? 'low-rank' : method === 'monarch' ? 'monarch' : 'blast';
-  return { rank: rankForRatio(budgetMethod, m, n, r, blocks ?? 1).rank, blocks };
-}
-
-interface Solved {
-  matrix: StructuredMatrix;
-  relativeError?: number;
-  outputError?: number;
-  steps?: number;
-}
-
-async function solve(
-  A: Tensor,
-  method: FactorizeMethod,
-  plan: RankPlan,
-  ctx: Omit<FactorizeCommandOptions, 'backend'> & { seed: number; backend: Backend; inputs?: Tensor },
-): Promise<Solved> {
-  const rank = plan.rank as number;
-  const numBlocks = plan.blocks as number;
-  const common = {
-    numBlocks,
-    rank,
-    seed: ctx.seed,
-    backend: ctx.backend,
-    onProgress: ctx.onProgress,
-    signal: ctx.signal,
-    ...(ctx.steps === undefined ? {} : { steps: ctx.steps }),
-  };
-  switch (method) {
-    case 'blast-precgd':
-      return blastPrecGd(A, { ...common, recordEvery: 0 });
-    case 'blast':
-      return blastFast(A, common);
-    case 'blast-data':
-      return blastDataAware(A, { ...common, inputs: ctx.inputs as Tensor });
-    case 'lowrank':
-      return { matrix: await lowRankFactorize(A, rank, ctx.backend) };
-    case 'monarch':
-      return { matrix: monarchFactorize(A, numBlocks, rank) };
-    case 'block-diag':
-      return { matrix: blockDiagonalFactorize(A, numBlocks) };
-  }
+  return { rank: rankForRatio(kind, m, n, r, blocks ?? 1).rank, blocks };
 }
 
 /** The human-readable summary. */

@@ -1,8 +1,8 @@
 import type { Backend, BackendDescription } from '@blastkit/core';
-import { type Gpt2Model, generate, type LlamaModel, ModelFormatError } from '@blastkit/models';
+import { architectureLabels, type DecoderLm, generate, ModelFormatError } from '@blastkit/models';
 import { backendLine, openCliBackend } from '../backends.js';
 import { InterruptedError, UsageError } from '../errors.js';
-import { disposeModel, isDecoder, loadModel } from '../io/architecture.js';
+import { disposeModel, type LoadedModel, loadModel } from '../io/architecture.js';
 import { loadTokenizer, openModel } from '../io/model-input.js';
 
 export interface GenerateCommandOptions {
@@ -44,9 +44,10 @@ export async function runGenerate(options: GenerateCommandOptions): Promise<Gene
   const opened = await openModel(options.model, { tokenizer: options.tokenizer });
   let backend: Backend | undefined;
   try {
-    if (!isDecoder(opened.architecture))
+    const decoder = opened.entry.decoder;
+    if (decoder === undefined)
       throw new UsageError(
-        `generate continues text with a decoder language model (Llama, GPT-2); ${opened.description} is a ${opened.architecture} model (see eval)`,
+        `generate continues text with a decoder language model (${architectureLabels('causal-lm')}); ${opened.description} is a ${opened.architecture} model (see eval)`,
       );
     if (opened.tokenizerPath === undefined)
       throw new UsageError(
@@ -59,9 +60,10 @@ export async function runGenerate(options: GenerateCommandOptions): Promise<Gene
     const loaded = await loadModel(opened, backend).catch((err) => {
       throw err instanceof ModelFormatError ? new UsageError(err.message) : err;
     });
-    const model = loaded.model as LlamaModel | Gpt2Model;
+    // biome-ignore lint/suspicious/noExplicitAny: any decoder's cache type will do
+    const model = loaded as LoadedModel & DecoderLm<any>;
     // Llama's tokenizers are used with BOS first; GPT-2 continues raw text (no BOS, as transformers does)
-    const prompt = tokenizer.encode(options.prompt, { bos: opened.architecture === 'llama' });
+    const prompt = tokenizer.encode(options.prompt, { bos: decoder.promptBos });
     if (prompt.length === 0) throw new UsageError('--prompt: the prompt has no tokens');
     const promptText = tokenizer.decode(prompt);
     const temperature = options.temperature ?? 0;

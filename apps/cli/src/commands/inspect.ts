@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import { isAssetName } from '@blastkit/assets';
 import { InvalidArgumentError } from '@blastkit/core';
 import { type AllocationPlan, formatPlan } from '@blastkit/factorize';
-import { type CompressMethod, ModelFormatError, planCompression } from '@blastkit/models';
+import { architectureNamed, type CompressMethod, ModelFormatError, planCompression } from '@blastkit/models';
 import { NpyError, openSafetensors, readNpy, SafetensorsError } from '@blastkit/safetensors';
 import { UsageError } from '../errors.js';
 import { describeConfig, linearCandidates, linearWeights, selectLinears } from '../io/architecture.js';
@@ -113,7 +113,7 @@ export async function runInspect(path: string, dryRun?: DryRunOptions): Promise<
         model: {
           description: opened.description,
           architecture: opened.architecture,
-          config: { ...opened.config },
+          config: { ...(opened.config as Record<string, unknown>) },
           summary: describeConfig(opened),
           linears: candidates.length,
           linearParameters,
@@ -151,7 +151,8 @@ export function formatInspect(r: InspectResult): string {
     `${r.path} (${r.model?.description ?? r.kind}): ${r.tensors.length} tensors, ${r.parameters} parameters`,
   ];
   if (r.model) {
-    const unit = r.model.architecture === 'vit' || r.model.architecture === 'dit' ? 'patch' : 'token';
+    // decoders run tokens; the image and latent models run patches
+    const unit = architectureNamed(r.model.architecture)?.task === 'causal-lm' ? 'token' : 'patch';
     lines.push(
       r.model.summary,
       `block linears (${r.model.linears}): ${r.model.linearParameters} parameters, ${r.model.linearFlopsPerToken} FLOPs per ${unit}`,

@@ -33,6 +33,14 @@ export interface DitLoadOptions {
   file?: string;
 }
 
+export interface DitForwardOptions {
+  /**
+   * Called with a copy of the input [rows, in] of every linear, by module name — how calibration activations
+   * are collected (the decoders' hook). The observer owns the copy: download it, then dispose it.
+   */
+  observe?: (module: string, input: BackendTensor) => void;
+}
+
 /** A linear layer with its (always dense) bias: every DiT linear has one. */
 interface BiasedLinear {
   weight: UploadedLinear;
@@ -116,9 +124,15 @@ export class DitModel {
    * DiT's `forward(x, t, y)`: x [N, C, S, S] latents, t N timesteps (fractional allowed), y N class labels
    * (`numClasses` is the null class when class_dropout_prob > 0) → [N, outChannels, S, S].
    */
-  async forward(x: Tensor, t: Float32Array, y: Int32Array): Promise<Tensor> {
+  async forward(x: Tensor, t: Float32Array, y: Int32Array, options: DitForwardOptions = {}): Promise<Tensor> {
     const c = this.config;
     const be = this.backend;
+    const { observe } = options;
+    // the observer gets its own copy (it may read it back asynchronously after this pass frees the input)
+    const linear = (input: BackendTensor, module: string): BackendTensor => {
+      if (observe) observe(module, be.scale(input, 1));
+      return this.linear(input, module);
+    };
     const { tokens: T, headDim } = ditDims(c);
     const H = c.hiddenSize;
     const N = this.checkInputs(x, t, y);
@@ -134,12 +148,12 @@ export class DitModel {
     const carried: BackendTensor[] = [];
     try {
       const patches = k(be.upload(patchify(x, c)));
-      const embedded = k(this.linear(patches, 'x_embedder.proj'));
+      const embedded = k(linear(patches, 'x_embedder.proj'));
       let h = be.add(k(be.reshape(embedded, [N, T, H])), this.posEmbed); // [N, T, H]
       carried.push(h);
       const freqs = k(be.upload(timestepEmbedding(t)));
-      const tHidden = k(be.unary(k(this.linear(freqs, 't_embedder.mlp.0')), 'silu'));
-      const tEmb = k(this.linear(tHidden, 't_embedder.mlp.2'));
+      const tHidden = k(be.unary(k(linear(freqs, 't_embedder.mlp.0')), 'silu'));
+      const tEmb = k(linear(tHidden, 't_embedder.mlp.2'));
       const yEmb = k(be.embedding(this.labelTable, y));
       // every adaLN_modulation starts with SiLU(c): computed once
       const cond = be.unary(k(be.add(tEmb, yEmb)), 'silu');
@@ -160,8 +174,8 @@ export class DitModel {
       for (let i = 0; i < c.depth; i++) {
         const p = `blocks.${i}`;
         // shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp
-        const mod = k(this.linear(cond, `${p}.adaLN_modulation.1`));
-        const qkv = k(be.reshape(k(this.linear(modulated(h, mod, 0, 1), `${p}.attn.qkv`)), qkvShape));
+        const mod = k(linear(cond, `${p}.adaLN_modulation.1`));
+        const qkv = k(be.reshape(k(linear(modulated(h, mod, 0, 1), `${p}.attn.qkv`)), qkvShape));
         // one attention per image; qkv columns are [3, heads, headDim] as timm's Attention splits them
         const heads: BackendTensor[] = [];
         for (let n = 0; n < N; n++) {
@@ -170,15 +184,15 @@ export class DitModel {
           heads.push(k(be.attention(part(0), part(1), part(2), { causal: false })));
         }
         const att = k(be.reshape(k(be.concat(heads, 0)), [N * T, H]));
-        const h1 = k(gated(h, mod, 2, k(this.linear(att, `${p}.attn.proj`))));
-        const hidden = k(be.unary(k(this.linear(modulated(h1, mod, 3, 4), `${p}.mlp.fc1`)), 'gelu_tanh'));
+        const h1 = k(gated(h, mod, 2, k(linear(att, `${p}.attn.proj`))));
+        const hidden = k(be.unary(k(linear(modulated(h1, mod, 3, 4), `${p}.mlp.fc1`)), 'gelu_tanh'));
         keep.push(h);
-        h = gated(h1, mod, 5, k(this.linear(hidden, `${p}.mlp.fc2`)));
+        h = gated(h1, mod, 5, k(linear(hidden, `${p}.mlp.fc2`)));
         carried.push(h);
         free();
       }
-      const mod = k(this.linear(cond, 'final_layer.adaLN_modulation.1')); // shift, scale
-      const out = await be.download(k(this.linear(modulated(h, mod, 0, 1), 'final_layer.linear')));
+      const mod = k(linear(cond, 'final_layer.adaLN_modulation.1')); // shift, scale
+      const out = await be.download(k(linear(modulated(h, mod, 0, 1), 'final_layer.linear')));
       return unpatchify(out, c, N);
     } finally {
       keep.push(...carried);

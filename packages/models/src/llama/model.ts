@@ -4,12 +4,12 @@ import {
   CpuBackend,
   type RopeOptions,
   type StructuredMatrix,
-  type Tensor,
+  Tensor,
 } from '@blastkit/core';
 import { appendKv, checkTokenIds, disposeKvCache, type KvCache, newKvCache } from '../decoder-lm.js';
 import { applyLinear, disposeLinear, loadLinear, type UploadedLinear } from '../linear.js';
 import { checkedReader, ModelFormatError, type TensorSource } from '../tensor-source.js';
-import { LLAMA_LINEAR_SUFFIXES, type LlamaConfig, llamaWeightShapes } from './config.js';
+import { type LlamaConfig, llamaLinearSuffixes, llamaWeightShapes } from './config.js';
 
 export interface LlamaLoadOptions {
   backend?: Backend;
@@ -18,7 +18,10 @@ export interface LlamaLoadOptions {
    * are not read from the source at all, and the layer runs through the structure's own forward.
    */
   replacements?: ReadonlyMap<string, StructuredMatrix>;
-  /** Output biases to add to linears that have none in Llama (ROM's mean compensation), by module name. */
+  /**
+   * Output biases from compression (ROM's mean compensation), by module name: added to the layer's own bias
+   * where the checkpoint has one (Qwen2's q/k/v), the layer's only bias elsewhere.
+   */
   biases?: ReadonlyMap<string, Tensor>;
   /** Name of the weight file, for error messages. */
   file?: string;
@@ -27,7 +30,8 @@ export interface LlamaLoadOptions {
 interface LayerWeights {
   inputNorm: BackendTensor;
   postNorm: BackendTensor;
-  linears: Record<(typeof LLAMA_LINEAR_SUFFIXES)[number], UploadedLinear>;
+  /** By suffix (`self_attn.q_proj`, or Phi-3's fused `self_attn.qkv_proj`…), as llamaLinearSuffixes lists them. */
+  linears: Record<string, UploadedLinear>;
 }
 
 export interface LlamaForwardOptions {
@@ -45,7 +49,9 @@ export type LlamaKvCache = KvCache;
 
 /**
  * A Llama decoder (Hugging Face LlamaForCausalLM semantics: RMSNorm, RoPE in `rotate_half` layout, grouped-query
- * attention, SwiGLU, tied or untied head) on any core Backend, with a KV cache.
+ * attention, SwiGLU, tied or untied head) on any core Backend, with a KV cache. The same block runs the rest of
+ * the family through LlamaConfig's options: Qwen2 (q/k/v biases), Mistral (sliding window), Phi-3 (fused
+ * projections).
  */
 export class LlamaModel {
   private constructor(
@@ -69,7 +75,7 @@ export class LlamaModel {
     const replacements = options.replacements ?? new Map<string, StructuredMatrix>();
     const shapes = llamaWeightShapes(config);
     const read = checkedReader(source, shapes, file);
-    const linear = (module: string): Promise<UploadedLinear> =>
+    const linear = async (module: string): Promise<UploadedLinear> =>
       loadLinear(
         be,
         file,
@@ -77,7 +83,10 @@ export class LlamaModel {
         shapes.get(`${module}.weight`) as [number, number],
         replacements.get(module),
         () => read(`${module}.weight`),
-        options.biases?.get(module),
+        sumBiases(
+          shapes.has(`${module}.bias`) ? await read(`${module}.bias`) : undefined,
+          options.biases?.get(module),
+        ),
       );
     for (const name of [...replacements.keys(), ...(options.biases?.keys() ?? [])])
       if (!shapes.has(`${name}.weight`)) throw new ModelFormatError(file, `no linear '${name}' to replace`);
@@ -87,8 +96,8 @@ export class LlamaModel {
     const layers: LayerWeights[] = [];
     for (let l = 0; l < config.numLayers; l++) {
       const p = `model.layers.${l}`;
-      const linears = {} as LayerWeights['linears'];
-      for (const suffix of LLAMA_LINEAR_SUFFIXES) linears[suffix] = await linear(`${p}.${suffix}`);
+      const linears: LayerWeights['linears'] = {};
+      for (const suffix of llamaLinearSuffixes(config)) linears[suffix] = await linear(`${p}.${suffix}`);
       layers.push({
         inputNorm: be.upload(await read(`${p}.input_layernorm.weight`)),
         postNorm: be.upload(await read(`${p}.post_attention_layernorm.weight`)),
@@ -132,39 +141,50 @@ export class LlamaModel {
     for (let l = 0; l < this.layers.length; l++) {
       const layer = this.layers[l];
       const L = layer.linears;
-      const lin = (input: BackendTensor, suffix: keyof LayerWeights['linears']) => {
+      const lin = (input: BackendTensor, suffix: string) => {
         // the observer gets its own copy (it may read it back asynchronously after this pass frees `input`)
         if (options.observe) options.observe(`model.layers.${l}.${suffix}`, be.scale(input, 1));
         return applyLinear(be, input, L[suffix]);
       };
       const h = t(be.rmsNorm(x, layer.inputNorm, c.rmsNormEps));
-      const q = t(
-        be.rope(
-          t(be.reshape(t(lin(h, 'self_attn.q_proj')), [T, c.numHeads, c.headDim])),
-          positions,
-          this.rope,
-        ),
-      );
-      const k = t(
-        be.rope(
-          t(be.reshape(t(lin(h, 'self_attn.k_proj')), [T, c.numKvHeads, c.headDim])),
-          positions,
-          this.rope,
-        ),
-      );
-      const v = t(be.reshape(t(lin(h, 'self_attn.v_proj')), [T, c.numKvHeads, c.headDim]));
+      const q = c.numHeads * c.headDim;
+      const kv = c.numKvHeads * c.headDim;
+      let qh: BackendTensor;
+      let kh: BackendTensor;
+      let vh: BackendTensor;
+      if (c.fusedProjections) {
+        // Phi-3: one product for q, k and v, then its columns [q | k | v] (transformers slices them so)
+        const qkv = t(lin(h, 'self_attn.qkv_proj'));
+        qh = t(be.slice(qkv, [0, 0], [T, q]));
+        kh = t(be.slice(qkv, [0, q], [T, kv]));
+        vh = t(be.slice(qkv, [0, q + kv], [T, kv]));
+      } else {
+        qh = t(lin(h, 'self_attn.q_proj'));
+        kh = t(lin(h, 'self_attn.k_proj'));
+        vh = t(lin(h, 'self_attn.v_proj'));
+      }
+      const qr = t(be.rope(t(be.reshape(qh, [T, c.numHeads, c.headDim])), positions, this.rope));
+      const k = t(be.rope(t(be.reshape(kh, [T, c.numKvHeads, c.headDim])), positions, this.rope));
+      const v = t(be.reshape(vh, [T, c.numKvHeads, c.headDim]));
       const [K, V] = appendKv(be, cache, l, k, v);
-      const att = t(
-        be.attention(q, K, V, {
-          causal: true,
-          queryOffset: start,
-        }),
-      );
-      const o = t(lin(t(be.reshape(att, [T, c.numHeads * c.headDim])), 'self_attn.o_proj'));
+      const window =
+        c.slidingWindow !== undefined && (c.slidingLayers?.[l] ?? true) ? c.slidingWindow : undefined;
+      const att = t(windowedAttention(be, qr, K, V, start, window));
+      const o = t(lin(t(be.reshape(att, [T, q])), 'self_attn.o_proj'));
       const x1 = t(be.add(x, o));
       const h2 = t(be.rmsNorm(x1, layer.postNorm, c.rmsNormEps));
-      const gate = t(be.unary(t(lin(h2, 'mlp.gate_proj')), 'silu'));
-      const up = t(lin(h2, 'mlp.up_proj'));
+      let gateIn: BackendTensor;
+      let up: BackendTensor;
+      if (c.fusedProjections) {
+        // Phi-3's gate_up_proj output is [gate | up] (transformers' chunk(2, dim=-1))
+        const gateUp = t(lin(h2, 'mlp.gate_up_proj'));
+        gateIn = t(be.slice(gateUp, [0, 0], [T, c.intermediateSize]));
+        up = t(be.slice(gateUp, [0, c.intermediateSize], [T, c.intermediateSize]));
+      } else {
+        gateIn = t(lin(h2, 'mlp.gate_proj'));
+        up = t(lin(h2, 'mlp.up_proj'));
+      }
+      const gate = t(be.unary(gateIn, 'silu'));
       const down = t(lin(t(be.mul(gate, up)), 'mlp.down_proj'));
       temps.push(x);
       x = be.add(x1, down);
@@ -182,7 +202,7 @@ export class LlamaModel {
   /** [out, in] of a decoder linear, by module name. */
   linearShape(module: string): readonly [number, number] {
     const m = /^model\.layers\.(\d+)\.(.+)$/.exec(module);
-    const w = m ? this.layers[Number(m[1])]?.linears[m[2] as keyof LayerWeights['linears']] : undefined;
+    const w = m ? this.layers[Number(m[1])]?.linears[m[2]] : undefined;
     if (w === undefined) throw new RangeError(`no decoder linear '${module}'`);
     return w.shape;
   }
@@ -210,6 +230,56 @@ export class LlamaModel {
     be.dispose(this.finalNorm);
     if (!this.config.tieWordEmbeddings) disposeLinear(be, this.head);
   }
+}
+
+/**
+ * Causal attention of queries q [T, H, D] at positions start … start + T − 1 over the keys K, V [start + T, Hkv, D],
+ * each query seeing only the last `window` keys up to its own position when a window is given (transformers'
+ * sliding window: keys j with p − W < j ≤ p). The backends' attention takes a causal bound but no lower one, so
+ * queries the window does not yet bind (p < W) run in one call and each later query in a call of its own over
+ * its W keys: one call per decode step, one per query past the window in a long prefill.
+ */
+export function windowedAttention(
+  be: Backend,
+  q: BackendTensor,
+  K: BackendTensor,
+  V: BackendTensor,
+  start: number,
+  window: number | undefined,
+): BackendTensor {
+  const [T, H, D] = q.shape;
+  const [, Hkv] = K.shape;
+  const free = window === undefined ? T : Math.max(0, Math.min(T, window - start));
+  if (free === T) return be.attention(q, K, V, { causal: true, queryOffset: start });
+  const parts: BackendTensor[] = [];
+  const temps: BackendTensor[] = [];
+  const w = window as number;
+  if (free > 0) {
+    const qFree = be.slice(q, [0, 0, 0], [free, H, D]);
+    temps.push(qFree);
+    parts.push(be.attention(qFree, K, V, { causal: true, queryOffset: start }));
+  }
+  for (let i = free; i < T; i++) {
+    const p = start + i;
+    const qi = be.slice(q, [i, 0, 0], [1, H, D]);
+    const Ki = be.slice(K, [p - w + 1, 0, 0], [w, Hkv, D]);
+    const Vi = be.slice(V, [p - w + 1, 0, 0], [w, Hkv, D]);
+    temps.push(qi, Ki, Vi);
+    parts.push(be.attention(qi, Ki, Vi, { causal: false }));
+  }
+  const out = parts.length === 1 ? parts[0] : be.concat(parts, 0);
+  for (const h of temps) be.dispose(h);
+  if (parts.length > 1) for (const h of parts) be.dispose(h);
+  return out;
+}
+
+/** A checkpoint's own bias plus a compression bias (ROM's), either or both absent. */
+function sumBiases(own: Tensor | undefined, extra: Tensor | undefined): Tensor | undefined {
+  if (own === undefined || extra === undefined) return own ?? extra;
+  if (extra.size !== own.size) return extra; // loadLinear names the bad shape
+  const sum = new Float32Array(own.size);
+  for (let i = 0; i < sum.length; i++) sum[i] = own.data[i] + extra.data[i];
+  return new Tensor(own.shape, sum);
 }
 
 /** RoPE settings from the config, including Hugging Face's linear and llama3 scaling. */

@@ -35,8 +35,18 @@ export interface VitLoadOptions {
   file?: string;
 }
 
+export interface VitForwardOptions {
+  /**
+   * Called with a copy of the input [rows, in] of every linear, by module name — how calibration activations
+   * are collected (the decoders' hook). The observer owns the copy: download it, then dispose it.
+   */
+  observe?: (module: string, input: BackendTensor) => void;
+}
+
 /** A linear layer with its optional bias: y = x·Wᵀ + b. */
 interface Affine {
+  /** Module name, for the observer. */
+  module: string;
   linear: UploadedLinear;
   bias?: BackendTensor;
 }
@@ -103,7 +113,7 @@ export class VitModel {
       );
       linears.push(linear);
       const bias = shapes.has(`${module}.bias`) ? upload(await read(`${module}.bias`)) : undefined;
-      return { linear, bias };
+      return { module, linear, bias };
     };
     try {
       const T = vitSequenceLength(config);
@@ -136,8 +146,14 @@ export class VitModel {
    * Classifies a batch of images `pixels` [batch, channels, height, width] (float32, already normalized as
    * the model's image processor would) → logits [batch, numLabels] on the backend.
    */
-  forward(pixels: Tensor): BackendTensor {
+  forward(pixels: Tensor, options: VitForwardOptions = {}): BackendTensor {
     const be = this.backend;
+    const { observe } = options;
+    // the observer gets its own copy (it may read it back asynchronously after this pass frees the input)
+    const affine = (x: BackendTensor, a: Affine): BackendTensor => {
+      if (observe) observe(a.module, be.scale(x, 1));
+      return this.affine(x, a);
+    };
     const c = this.config;
     const S = c.imageSize;
     const s = pixels.shape;
@@ -160,7 +176,7 @@ export class VitModel {
       for (const h of new Set(temps.splice(0))) be.dispose(h);
     };
 
-    const patches = t(this.affine(t(be.upload(patchify(pixels, c))), this.patch));
+    const patches = t(affine(t(be.upload(patchify(pixels, c))), this.patch));
     // rows [CLS, patches of image 0, CLS, patches of image 1, …], each image's rows + the positions; x is a
     // fresh tensor, not a reshape, since a reshape may share the memory of a temporary freed below
     const images: BackendTensor[] = [];
@@ -174,9 +190,9 @@ export class VitModel {
     for (const layer of this.layers) {
       const L = layer.linears;
       const h = t(be.layerNorm(x, layer.before.weight, layer.before.bias, c.layerNormEps));
-      const q = t(this.affine(h, L['attention.attention.query']));
-      const k = t(this.affine(h, L['attention.attention.key']));
-      const v = t(this.affine(h, L['attention.attention.value']));
+      const q = t(affine(h, L['attention.attention.query']));
+      const k = t(affine(h, L['attention.attention.key']));
+      const v = t(affine(h, L['attention.attention.value']));
       // the attention op has no batch axis: one call per image, every token seeing every other
       const heads = (y: BackendTensor, b: number) =>
         t(be.reshape(t(be.slice(y, [b * T, 0], [T, H])), [T, c.numHeads, c.headDim]));
@@ -186,10 +202,10 @@ export class VitModel {
         outs.push(t(be.reshape(att, [T, H])));
       }
       const att = B === 1 ? outs[0] : t(be.concat(outs, 0));
-      const x1 = t(be.add(x, t(this.affine(att, L['attention.output.dense']))));
+      const x1 = t(be.add(x, t(affine(att, L['attention.output.dense']))));
       const h2 = t(be.layerNorm(x1, layer.after.weight, layer.after.bias, c.layerNormEps));
-      const mid = t(be.unary(t(this.affine(h2, L['intermediate.dense'])), c.activation));
-      const down = t(this.affine(mid, L['output.dense']));
+      const mid = t(be.unary(t(affine(h2, L['intermediate.dense'])), c.activation));
+      const down = t(affine(mid, L['output.dense']));
       temps.push(x);
       x = be.add(x1, down);
       free();
@@ -201,7 +217,7 @@ export class VitModel {
     for (let b = 0; b < B; b++) clsRows.push(t(be.slice(x, [b * T, 0], [1, H])));
     const pooled = B === 1 ? clsRows[0] : t(be.concat(clsRows, 0));
     const normed = t(be.layerNorm(pooled, this.finalNorm.weight, this.finalNorm.bias, c.layerNormEps));
-    const logits = this.affine(normed, this.classifier);
+    const logits = affine(normed, this.classifier);
     free();
     return logits;
   }
