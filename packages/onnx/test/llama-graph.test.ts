@@ -29,13 +29,17 @@ function relError(a: Float32Array, b: Float32Array): number {
   return d / s;
 }
 
-async function check(name: string, replacements: Map<string, StructuredMatrix>) {
+async function check(
+  name: string,
+  replacements: Map<string, StructuredMatrix>,
+  biases = new Map<string, Tensor>(),
+) {
   const opened = await openLlamaFolder(fixture);
   const out = join(work, name);
-  const result = await exportLlamaOnnx(out, { ...opened, replacements });
+  const result = await exportLlamaOnnx(out, { ...opened, replacements, biases });
   expect(result.structured).toBe([...replacements.values()].length);
   const be = new CpuBackend();
-  const model = await LlamaModel.load(opened.source, opened.config, { backend: be, replacements });
+  const model = await LlamaModel.load(opened.source, opened.config, { backend: be, replacements, biases });
   const ids = [1, 5, 9, 3, 17, 2, 40];
   const reference = (await be.download(model.forward(Int32Array.from(ids), model.newCache()))).data;
   const ort = await OnnxCausalLm.fromFolder(out);
@@ -76,6 +80,23 @@ describe('a Llama exported to ONNX (tiny fixture: GQA, untied head), run by onnx
       ],
     ]);
     await check('structured', r);
+  });
+
+  it("ROM's output biases are added after their linears", async () => {
+    const rng = new Rng(8);
+    const bias = (n: number) => {
+      const t = new Tensor([n]);
+      rng.fillNormal(t.data, 0.5);
+      return t;
+    };
+    const r = new Map<string, StructuredMatrix>([
+      ['model.layers.0.mlp.down_proj', BlastMatrix.random(32, 64, 4, 8, rng, 0.3)],
+    ]);
+    const biases = new Map([
+      ['model.layers.0.mlp.down_proj', bias(32)],
+      ['model.layers.1.self_attn.v_proj', bias(16)],
+    ]);
+    await check('biases', r, biases);
   });
 
   it('argmax takes the first of equal maxima', () => {

@@ -1,13 +1,14 @@
 import type { GraphBuilder } from '../graph/graph-builder.js';
-import { DataType } from '../proto/model-proto.js';
 
 /**
- * How weight matrices are stored: `fp32`; `q8`, int8 with one float scale per output channel, dequantized
+ * How weight matrices are stored: `fp32`; `fp16`, float16 weights in a graph whose activations, KV cache and
+ * decoder logits are float16 too (the file and cache halve; RoPE angles and RMSNorm statistics stay float32);
+ * `q8`, int8 with one float scale per output channel, dequantized
  * in the graph (Cast·scale on initializers, which onnxruntime folds into float weights when the session
  * loads: a 4× smaller file, fp32 speed); `q4`, 2-D weights as onnxruntime's `MatMulNBits` (com.microsoft; int4
  * in blocks of 32 along the input with a float scale each, symmetric, zero point 8) and batched factors as q8.
  */
-export const WEIGHT_DTYPES = ['fp32', 'q8', 'q4'] as const;
+export const WEIGHT_DTYPES = ['fp32', 'fp16', 'q8', 'q4'] as const;
 export type WeightDtype = (typeof WEIGHT_DTYPES)[number];
 
 /** A weight as it multiplies from the right: [K, N] or batched [b, K, N], row-major. */
@@ -27,7 +28,8 @@ export function weightMatMul(
   dtype: WeightDtype,
 ): string {
   if (dtype === 'q4' && w.shape.length === 2) return matMulNBits(g, x, w, name);
-  if (dtype === 'fp32') return g.op('MatMul', [x, g.constant(name, w.shape, w.data)]);
+  // fp16: the builder stores float constants as its float type
+  if (dtype === 'fp32' || dtype === 'fp16') return g.op('MatMul', [x, g.constant(name, w.shape, w.data)]);
   return g.op('MatMul', [x, dequantized(g, w, name)]);
 }
 
@@ -51,11 +53,11 @@ export function dequantized(g: GraphBuilder, w: WeightData, name: string): strin
   const qName = g.constant(`${name}.q8`, w.shape, q);
   const scaleShape = [...w.shape.slice(0, -2), 1, N];
   const sName = g.constant(`${name}.scale`, scaleShape, scales);
-  return g.op('Mul', [g.op('Cast', [qName], { to: DataType.FLOAT }), sName]);
+  return g.op('Mul', [g.op('Cast', [qName], { to: g.floatType }), sName]);
 }
 
-/** MatMulNBits (4 bits): B as [N, K/32, 16] bytes (low nibble first), scales [N, K/32], zero point 8. */
-function matMulNBits(g: GraphBuilder, x: string, w: WeightData, name: string): string {
+/** int4 blocks of W [K, N] as MatMulNBits stores them: [N, K/32, 16] bytes (low nibble first), scales [N, K/32]. */
+function packQ4(w: { readonly shape: readonly number[]; readonly data: Float32Array }) {
   const [K, N] = w.shape;
   const blocks = Math.ceil(K / Q4_BLOCK);
   const blob = Q4_BLOCK / 2;
@@ -76,7 +78,85 @@ function matMulNBits(g: GraphBuilder, x: string, w: WeightData, name: string): s
       }
     }
   }
+  return { K, N, blocks, blob, packed, scales };
+}
+
+/** MatMulNBits (4 bits): B as [N, K/32, 16] bytes (low nibble first), scales [N, K/32], zero point 8. */
+function matMulNBits(g: GraphBuilder, x: string, w: WeightData, name: string): string {
+  const { K, N, blocks, blob, packed, scales } = packQ4(w);
   const B = g.constant(`${name}.q4`, [N, blocks, blob], packed);
   const S = g.constant(`${name}.scales`, [N * blocks], scales);
   return g.op('MatMulNBits', [x, B, S], { K, N, bits: 4, block_size: Q4_BLOCK }, 'com.microsoft');
+}
+
+/** A token embedding as the graph reads it: rows by id, and the tied head's product with its transpose. */
+export interface EmbeddingTable {
+  /** The rows of `ids` ([..., hidden] for ids [...]). */
+  gather(ids: string): string;
+  /** x·Eᵀ: the logits of a head tied to the embedding ([..., vocab] for x [..., hidden]). */
+  head(x: string): string;
+}
+
+/**
+ * A token embedding E [vocab, hidden], stored as `dtype`: the embedding is the largest tensor of a small model
+ * (stories15M: 9.2 M of 15.2 M parameters), so leaving it fp32 would keep most of the file. q8: int8 with one
+ * scale per token (the head's output channel), dequantized in the graph as the other q8 weights. q4 (hidden a
+ * multiple of 32): one int4 copy that serves both uses — MatMulNBits' B for Eᵀ is E's rows in blocks of 32,
+ * byte for byte the layout com.microsoft's GatherBlockQuantized reads rows from (both take zero point 8).
+ */
+export function embeddingTable(
+  g: GraphBuilder,
+  t: { readonly shape: readonly number[]; readonly data: Float32Array },
+  name: string,
+  dtype: WeightDtype,
+): EmbeddingTable {
+  const [rows, cols] = t.shape;
+  if (dtype === 'fp32' || dtype === 'fp16') {
+    const table = g.constant(name, t.shape, t.data);
+    let transposed: string | undefined;
+    return {
+      gather: (ids) => g.op('Gather', [table, ids], { axis: 0 }),
+      head: (x) => {
+        transposed ??= g.op('Transpose', [table], { perm: [1, 0] });
+        return g.op('MatMul', [x, transposed]);
+      },
+    };
+  }
+  const flipped = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) flipped[c * rows + r] = t.data[r * cols + c];
+  const eT = { shape: [cols, rows], data: flipped };
+  if (dtype === 'q4' && cols % Q4_BLOCK === 0) {
+    const { blocks, blob, packed, scales } = packQ4(eT);
+    const data = g.constant(`${name}.q4`, [rows, cols / 2], packed);
+    const S = g.constant(`${name}.scales`, [rows, blocks], scales);
+    return {
+      gather: (ids) =>
+        g.op(
+          'GatherBlockQuantized',
+          [data, ids, S],
+          { bits: 4, block_size: Q4_BLOCK, gather_axis: 0, quantize_axis: 1 },
+          'com.microsoft',
+        ),
+      head: (x) => {
+        const B = g.op('Reshape', [data, g.ints([rows, blocks, blob])]);
+        const flat = g.op('Reshape', [S, g.ints([rows * blocks])]);
+        return g.op(
+          'MatMulNBits',
+          [x, B, flat],
+          { K: cols, N: rows, bits: 4, block_size: Q4_BLOCK },
+          'com.microsoft',
+        );
+      },
+    };
+  }
+  // [hidden, vocab] with one scale per vocab column = per token row; Gather reads its transpose
+  const transposed = dequantized(g, eT, name);
+  let table: string | undefined;
+  return {
+    gather: (ids) => {
+      table ??= g.op('Transpose', [transposed], { perm: [1, 0] });
+      return g.op('Gather', [table, ids], { axis: 0 });
+    },
+    head: (x) => g.op('MatMul', [x, transposed]),
+  };
 }

@@ -7,13 +7,18 @@ import {
   type TensorSource,
 } from '@blastkit/models';
 import { GraphBuilder } from '../graph/graph-builder.js';
+import { weightReader } from '../graph/weight-reader.js';
 import { emitLinear, type LinearOptions } from '../layers/linear.js';
+import { addBias, causalAttentionBias } from '../layers/ops.js';
+import { embeddingTable } from '../layers/quantize.js';
 import { DataType } from '../proto/model-proto.js';
 
 /** Options of {@link buildLlamaGraph}. */
 export interface LlamaGraphOptions extends LinearOptions {
   /** Names the weights' file in errors. */
   file?: string;
+  /** Output biases of replaced linears (ROM's mean compensation), by module name: added after the linear. */
+  biases?: ReadonlyMap<string, Tensor>;
 }
 
 /** What was built: the graph, plus a count of the structured linears kept structured. */
@@ -37,27 +42,38 @@ export async function buildLlamaGraph(
 ): Promise<LlamaGraph> {
   const file = options.file ?? 'model';
   const shapes = llamaWeightShapes(config);
-  const available = new Set(source.names());
-  const read = async (name: string): Promise<Tensor> => {
-    const expected = shapes.get(name) ?? [];
-    if (!available.has(name))
-      throw new ModelFormatError(file, `missing weight '${name}' (shape [${expected}])`);
-    const shape = source.shapeOf(name);
-    if (shape.length !== expected.length || shape.some((s, i) => s !== expected[i]))
-      throw new ModelFormatError(file, `weight '${name}' has shape [${shape}], expected [${expected}]`);
-    return source.readTensor(name);
+  const read = weightReader(source, shapes, file);
+  // the Llama family's variants (read loosely: @blastkit/models grows them) this graph does not write yet
+  const variant = config as {
+    linearBiases?: readonly string[];
+    slidingWindow?: number;
+    fusedProjections?: boolean;
   };
+  const unsupported = [
+    variant.linearBiases?.length ? `linear biases (${variant.linearBiases.join(', ')})` : '',
+    variant.slidingWindow !== undefined ? `a sliding window (${variant.slidingWindow})` : '',
+    variant.fusedProjections ? 'fused q/k/v and gate/up projections' : '',
+  ].filter(Boolean);
+  if (unsupported.length > 0)
+    throw new ModelFormatError(file, `the ONNX export does not write ${unsupported.join(', ')} yet`);
   for (const name of replacements.keys())
     if (!shapes.has(`${name}.weight`)) throw new ModelFormatError(file, `no linear '${name}' to replace`);
+  const biases = options.biases ?? new Map<string, Tensor>();
+  for (const [name, b] of biases) {
+    const rows = shapes.get(`${name}.weight`)?.[0];
+    if (rows === undefined) throw new ModelFormatError(file, `output bias for '${name}', which is no linear`);
+    if (b.shape.length !== 1 || b.shape[0] !== rows)
+      throw new ModelFormatError(file, `output bias of '${name}' has shape [${b.shape}], expected [${rows}]`);
+  }
 
-  const g = new GraphBuilder();
+  const g = new GraphBuilder({ floatType: options.dtype === 'fp16' ? DataType.FLOAT16 : DataType.FLOAT });
   const { hiddenSize: H, numHeads: nH, numKvHeads: kvH, headDim: hd, numLayers } = config;
   const ids = g.input('input_ids', DataType.INT64, ['batch_size', 'sequence_length']);
   const mask = g.input('attention_mask', DataType.INT64, ['batch_size', 'total_sequence_length']);
   const positions = g.input('position_ids', DataType.INT64, ['batch_size', 'sequence_length']);
   const pastNames = Array.from({ length: numLayers }, (_, i) => [
-    g.input(`past_key_values.${i}.key`, DataType.FLOAT, ['batch_size', kvH, 'past_sequence_length', hd]),
-    g.input(`past_key_values.${i}.value`, DataType.FLOAT, ['batch_size', kvH, 'past_sequence_length', hd]),
+    g.input(`past_key_values.${i}.key`, g.floatType, ['batch_size', kvH, 'past_sequence_length', hd]),
+    g.input(`past_key_values.${i}.value`, g.floatType, ['batch_size', kvH, 'past_sequence_length', hd]),
   ]);
 
   // [batch, seq]: the leading dims every linear's output is reshaped back to
@@ -67,24 +83,16 @@ export async function buildLlamaGraph(
   const linear = async (x: string, module: string) => {
     const replaced = replacements.get(module);
     if (replaced && !(replaced instanceof DenseMatrix)) structured++;
-    return emitLinear(g, linearInput(x), replaced ?? (await read(`${module}.weight`)), module, options);
+    const y = emitLinear(g, linearInput(x), replaced ?? (await read(`${module}.weight`)), module, options);
+    const b = biases.get(module);
+    return b ? addBias(g, y, b, `${module}.bias`) : y;
   };
 
-  // additive attention bias [batch, 1, seq, total]: 0 where query i may see key j, the float minimum elsewhere
-  const total = g.op('Gather', [g.op('Shape', [mask]), g.ints([1], true)], { axis: 0 });
-  const seq = g.op('Gather', [lead, g.ints([1], true)], { axis: 0 });
-  const past = g.op('Sub', [total, seq]);
-  const keyPos = g.op('Range', [g.ints([0], true), total, g.ints([1], true)]);
-  const queryPos = g.op('Range', [past, total, g.ints([1], true)]);
-  const causal = g.op('LessOrEqual', [
-    g.op('Unsqueeze', [keyPos, g.ints([0])]),
-    g.op('Unsqueeze', [queryPos, g.ints([1])]),
-  ]);
-  const padding = g.op('Unsqueeze', [g.op('Cast', [mask], { to: DataType.BOOL }), g.ints([1, 2])]);
-  const allowed = g.op('And', [causal, padding]);
-  const bias = g.op('Where', [allowed, g.floats([0]), g.floats([-3.4028234663852886e38])]);
+  // additive attention bias [batch, 1, seq, total]: causal, and honouring attention_mask (left padding)
+  const bias = causalAttentionBias(g, mask, lead);
 
-  // RoPE (rotate-half layout, as Hugging Face): angles = position · inv_freq, in float32
+  // RoPE (rotate-half layout, as Hugging Face): angles = position · inv_freq, in float32 even in an fp16 graph
+  // (float16 positions past 2048 are not even integers, and its angles would be off by hundredths)
   const rope = ropeOptions(config);
   const half = hd / 2;
   const inv = new Float32Array(half);
@@ -92,10 +100,10 @@ export async function buildLlamaGraph(
     inv[i] = rope.invFrequencies ? rope.invFrequencies[i] : config.ropeTheta ** (-(2 * i) / hd);
   if (rope.positionScale !== undefined) for (let i = 0; i < half; i++) inv[i] *= rope.positionScale;
   const pos = g.op('Unsqueeze', [g.op('Cast', [positions], { to: DataType.FLOAT }), g.ints([2])]);
-  const freqs = g.op('Mul', [pos, g.constant('rope.inv_freq', [half], inv)]);
+  const freqs = g.op('Mul', [pos, g.constant('rope.inv_freq', [half], inv, { float32: true })]);
   const angles = g.op('Unsqueeze', [g.op('Concat', [freqs, freqs], { axis: -1 }), g.ints([1])]);
-  const cos = g.op('Cos', [angles]);
-  const sin = g.op('Sin', [angles]);
+  const cos = g.toFloatType(g.op('Cos', [angles]));
+  const sin = g.toFloatType(g.op('Sin', [angles]));
   const halves = g.ints([half, half]);
   const applyRope = (x: string) => {
     const [x1, x2] = g.opN('Split', [x, halves], 2, { axis: -1 });
@@ -103,18 +111,20 @@ export async function buildLlamaGraph(
     return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rotated, sin])]);
   };
 
-  const rmsNorm = async (x: string, weight: string) => {
+  // in float32 in an fp16 graph, as Hugging Face's LlamaRMSNorm: x² overflows float16 past |x| = 256
+  const rmsNorm = async (x16: string, weight: string) => {
     const w = await read(weight);
+    const x = g.toFloat32(x16);
     const meanSquare = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
     const inverse = g.op('Reciprocal', [
-      g.op('Sqrt', [g.op('Add', [meanSquare, g.floats([config.rmsNormEps])])]),
+      g.op('Sqrt', [g.op('Add', [meanSquare, g.floats([config.rmsNormEps], true, { float32: true })])]),
     ]);
-    return g.op('Mul', [g.op('Mul', [x, inverse]), g.constant(weight, [H], w.data)]);
+    return g.op('Mul', [g.toFloatType(g.op('Mul', [x, inverse])), g.constant(weight, [H], w.data)]);
   };
 
   const embedTensor = await read('model.embed_tokens.weight');
-  const embed = g.constant('model.embed_tokens.weight', embedTensor.shape, embedTensor.data);
-  let h = g.op('Gather', [embed, ids], { axis: 0 });
+  const embed = embeddingTable(g, embedTensor, 'model.embed_tokens.weight', options.dtype ?? 'fp32');
+  let h = embed.gather(ids);
   const heads = (x: string, n: number) =>
     g.op('Transpose', [g.op('Reshape', [x, g.ints([0, 0, n, hd])])], { perm: [0, 2, 1, 3] });
   const rep = nH / kvH;
@@ -128,13 +138,8 @@ export async function buildLlamaGraph(
     const v = heads(await linear(x, `${p}.self_attn.v_proj`), kvH);
     const presentK = g.op('Concat', [pastNames[l][0], k], { axis: 2 });
     const presentV = g.op('Concat', [pastNames[l][1], v], { axis: 2 });
-    g.output(presentK, `present.${l}.key`, DataType.FLOAT, ['batch_size', kvH, 'total_sequence_length', hd]);
-    g.output(presentV, `present.${l}.value`, DataType.FLOAT, [
-      'batch_size',
-      kvH,
-      'total_sequence_length',
-      hd,
-    ]);
+    g.output(presentK, `present.${l}.key`, g.floatType, ['batch_size', kvH, 'total_sequence_length', hd]);
+    g.output(presentV, `present.${l}.value`, g.floatType, ['batch_size', kvH, 'total_sequence_length', hd]);
     // grouped-query attention without copying K/V: queries grouped as [batch, kv, rep·seq, hd]
     const qg = rep === 1 ? q : g.op('Reshape', [q, g.ints([0, kvH, -1, hd])]);
     const scores = g.op('Mul', [
@@ -155,9 +160,7 @@ export async function buildLlamaGraph(
     h = g.op('Add', [h, await linear(act, `${p}.mlp.down_proj`)]);
   }
   const final = await rmsNorm(h, 'model.norm.weight');
-  const logits = config.tieWordEmbeddings
-    ? g.op('MatMul', [final, g.op('Transpose', [embed], { perm: [1, 0] })])
-    : await linear(final, 'lm_head');
-  g.output(logits, 'logits', DataType.FLOAT, ['batch_size', 'sequence_length', config.vocabSize]);
+  const logits = config.tieWordEmbeddings ? embed.head(final) : await linear(final, 'lm_head');
+  g.output(logits, 'logits', g.floatType, ['batch_size', 'sequence_length', config.vocabSize]);
   return { graph: g, structured };
 }

@@ -21,7 +21,12 @@ export interface TensorProto {
   name: string;
   dims: number[];
   data_type: DataTypeCode;
-  raw_data: Uint8Array;
+  /** The values, little-endian; absent where they are stored externally. */
+  raw_data?: Uint8Array;
+  /** 1 (EXTERNAL): the values are in the file `external_data` names. */
+  data_location?: number;
+  /** `location`, `offset` and `length` of the values in an external data file. */
+  external_data?: { key: string; value: string }[];
 }
 
 export type AttributeValue =

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fromFloat16 } from '../graph/float16.js';
 
 type Ort = typeof import('onnxruntime-node');
 type Session = import('onnxruntime-node').InferenceSession;
@@ -67,33 +68,42 @@ export class OnnxCausalLm {
     options: OnnxSessionOptions & { file?: string } = {},
   ): Promise<OnnxCausalLm> {
     const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
-    const heads = config.num_attention_heads;
+    // Llama's names, or GPT-2's (n_head, n_layer, n_embd), as transformers.js normalizes them
+    const heads = config.num_attention_heads ?? config.n_head;
     const shape = {
-      numLayers: config.num_hidden_layers,
+      numLayers: config.num_hidden_layers ?? config.n_layer,
       numKvHeads: config.num_key_value_heads ?? heads,
-      headDim: config.head_dim ?? config.hidden_size / heads,
+      headDim: config.head_dim ?? (config.hidden_size ?? config.n_embd) / heads,
     };
+    for (const [key, value] of Object.entries(shape))
+      if (!(Number.isInteger(value) && value > 0))
+        throw new Error(`${join(dir, 'config.json')}: no decoder shape (${key} is ${value}; not a decoder?)`);
     return OnnxCausalLm.load(join(dir, 'onnx', options.file ?? 'model.onnx'), shape, options);
   }
 
-  /** An empty cache (past length 0). */
+  /** The element type the graph declares for its cache (float16 in an fp16 export, else float32). */
+  get cacheType(): 'float32' | 'float16' {
+    const meta = this.session.inputMetadata.find((m) => m.name === 'past_key_values.0.key');
+    return meta?.isTensor && meta.type === 'float16' ? 'float16' : 'float32';
+  }
+
+  /** An empty cache (past length 0), of the type the graph's cache inputs declare. */
   emptyCache(): OnnxKvCache {
     const { numLayers, numKvHeads, headDim } = this.shape;
+    const type = this.cacheType;
     const tensors: Record<string, OrtTensor> = {};
     for (let i = 0; i < numLayers; i++)
       for (const kind of ['key', 'value'])
-        tensors[`past_key_values.${i}.${kind}`] = new this.ort.Tensor('float32', new Float32Array(0), [
-          1,
-          numKvHeads,
-          0,
-          headDim,
-        ]);
+        tensors[`past_key_values.${i}.${kind}`] =
+          type === 'float16'
+            ? new this.ort.Tensor('float16', new Uint16Array(0), [1, numKvHeads, 0, headDim])
+            : new this.ort.Tensor('float32', new Float32Array(0), [1, numKvHeads, 0, headDim]);
     return { length: 0, tensors };
   }
 
   /**
-   * Runs `ids` after what `cache` holds; returns the logits [ids.length, vocab] (row-major) and the grown
-   * cache (the old one is left as it was).
+   * Runs `ids` after what `cache` holds; returns the logits [ids.length, vocab] (row-major; float16 logits
+   * widened to float32) and the grown cache (the old one is left as it was).
    */
   async forward(
     ids: readonly number[],
@@ -116,7 +126,8 @@ export class OnnxCausalLm {
       for (const kind of ['key', 'value']) next[`past_key_values.${i}.${kind}`] = out[`present.${i}.${kind}`];
     const logits = out.logits;
     return {
-      logits: logits.data as Float32Array,
+      logits:
+        logits.type === 'float16' ? fromFloat16(logits.data as Uint16Array) : (logits.data as Float32Array),
       vocab: logits.dims[2],
       cache: { length: total, tensors: next },
     };
