@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CpuBackend, type StructuredMatrix, Tensor } from '@blastkit/core';
@@ -10,11 +12,14 @@ import {
   LlamaModel,
   llamaConfigFromHf,
   llamaWeightShapes,
+  loadModel,
   openHfLlama,
   openHfQwen2,
+  openModel,
   qwen2ConfigFromHf,
   qwen2ConfigToHf,
   readHfConfig,
+  saveCompressedModel,
   type TensorSource,
 } from '../src/index.js';
 
@@ -117,6 +122,36 @@ describe('Qwen2 through the Llama adapter, against transformers', () => {
     const stored = await logitsOf(withTensor(source, `${name}.bias`, summed), config);
     expect(maxRelativeError(withExtra.out, stored.out.data)).toBeLessThan(1e-5);
     await source.close();
+  });
+
+  it('a compressed folder with a compression bias on a biased layer saves and reopens to the same logits', async () => {
+    const opened = await openModel(folder);
+    const name = 'model.layers.1.self_attn.q_proj';
+    const cut = await lowRankFactorize(await opened.source.readTensor(`${name}.weight`), 4);
+    const extra = new Tensor(
+      [32],
+      Float32Array.from({ length: 32 }, (_, i) => 0.05 * Math.cos(i)),
+    );
+    const replacements = new Map<string, StructuredMatrix>([[name, cut]]);
+    const biases = new Map([[name, extra]]);
+    const inMemory = await logitsOf(opened.source, opened.config as LlamaConfig, { replacements, biases });
+    const out = join(await mkdtemp(join(tmpdir(), 'blastkit-qwen2-rom-')), 'out');
+    try {
+      await saveCompressedModel(out, opened, replacements, biases, { method: 'rom' });
+      const reopened = await openModel(out);
+      expect(reopened.architecture).toBe('qwen2');
+      // the own bias and the compression's are stored as one, handed back as the structure's output bias
+      expect(reopened.source.names()).not.toContain(`${name}.bias`);
+      expect(reopened.biases.has(name)).toBe(true);
+      const model = await loadModel(reopened, be);
+      const logits = await be.download((model as LlamaModel).forward(ids, (model as LlamaModel).newCache()));
+      expect(maxRelativeError(logits, inMemory.out.data)).toBeLessThan(1e-6);
+      (model as LlamaModel).dispose();
+      await reopened.source.close();
+    } finally {
+      await opened.source.close();
+      await rm(dirname(out), { recursive: true, force: true });
+    }
   });
 });
 

@@ -5,7 +5,7 @@ import {
   type StructuredMatrix,
   type StructureKind,
   structuredFromNamedTensors,
-  type Tensor,
+  Tensor,
 } from '@blastkit/core';
 import { type TensorEntry, writeOutputFolder, writeSafetensors } from '@blastkit/safetensors';
 import { SafetensorsSource } from '../hf/safetensors-source.js';
@@ -49,14 +49,14 @@ export async function saveCompressedFolder(
     if (!names.has(`${module}.weight`))
       throw new ModelFormatError(dir, `no weight '${module}.weight' to replace`);
   for (const module of biases.keys())
-    if (names.has(`${module}.bias`))
-      throw new ModelFormatError(
-        dir,
-        `'${module}' already has a bias; a second one (ROM's) cannot be stored`,
-      );
+    if (!replacements.has(module))
+      throw new ModelFormatError(dir, `an output bias for '${module}', which is not replaced`);
   const tensors: Record<string, TensorEntry> = {};
   const modules: CompressionConfig['modules'] = {};
   for (const name of names) {
+    // a replaced module's own bias (Qwen2's q/k/v) is stored summed with the compression's below: one
+    // `<module>.bias` marked as the structure's, which the loader hands back as its output bias
+    if (name.endsWith('.bias') && biases.has(name.slice(0, -'.bias'.length))) continue;
     const module = name.endsWith('.weight') ? name.slice(0, -'.weight'.length) : undefined;
     const structured = module === undefined ? undefined : replacements.get(module);
     if (module === undefined || structured === undefined) {
@@ -68,7 +68,8 @@ export async function saveCompressedFolder(
     modules[module] = describe(structured);
     const bias = biases.get(module);
     if (bias !== undefined) {
-      tensors[`${module}.bias`] = bias;
+      const own = names.has(`${module}.bias`) ? await source.readTensor(`${module}.bias`) : undefined;
+      tensors[`${module}.bias`] = own === undefined ? bias : addBiases(own, bias, module);
       modules[module].bias = true;
     }
   }
@@ -82,6 +83,15 @@ export async function saveCompressedFolder(
       `${JSON.stringify({ ...plain, ...(compression ? { compression_config: compression } : {}) }, null, 2)}\n`,
     );
   });
+}
+
+/** A layer's own bias plus a compression bias, element by element (same length, or a format error). */
+function addBiases(own: Tensor, extra: Tensor, module: string): Tensor {
+  if (own.size !== extra.size)
+    throw new ModelFormatError(module, `its bias has ${own.size} entries, the compression's ${extra.size}`);
+  const sum = new Float32Array(own.size);
+  for (let i = 0; i < own.size; i++) sum[i] = own.data[i] + extra.data[i];
+  return new Tensor(own.shape, sum);
 }
 
 /** How a model folder is written: what else goes in it, and what it must stay apart from. */

@@ -75,6 +75,12 @@ export class LlamaModel {
     const replacements = options.replacements ?? new Map<string, StructuredMatrix>();
     const shapes = llamaWeightShapes(config);
     const read = checkedReader(source, shapes, file);
+    const stored = new Set(source.names());
+    // a compressed folder stores a replaced layer's own bias summed with its compression bias, as one (see
+    // saveCompressedFolder): then the compression bias is the whole bias and the own one is not read
+    const ownBias = (module: string) =>
+      shapes.has(`${module}.bias`) &&
+      !(replacements.has(module) && options.biases?.has(module) && !stored.has(`${module}.bias`));
     const linear = async (module: string): Promise<UploadedLinear> =>
       loadLinear(
         be,
@@ -83,10 +89,7 @@ export class LlamaModel {
         shapes.get(`${module}.weight`) as [number, number],
         replacements.get(module),
         () => read(`${module}.weight`),
-        sumBiases(
-          shapes.has(`${module}.bias`) ? await read(`${module}.bias`) : undefined,
-          options.biases?.get(module),
-        ),
+        sumBiases(ownBias(module) ? await read(`${module}.bias`) : undefined, options.biases?.get(module)),
       );
     for (const name of [...replacements.keys(), ...(options.biases?.keys() ?? [])])
       if (!shapes.has(`${name}.weight`)) throw new ModelFormatError(file, `no linear '${name}' to replace`);

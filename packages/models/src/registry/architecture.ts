@@ -119,8 +119,6 @@ export interface ArchitectureEntry<Config = unknown, Model extends LoadedModel =
     opened: OpenedModel<Config>,
     options: SaveFolderOptions & { dtype?: 'F16' | 'F32' },
   ): Promise<void>;
-  /** Exported to ONNX by @blastkit/onnx's decoder exporter (its config is a LlamaConfig). */
-  readonly onnx?: boolean;
   /** Sequential calibration: each block calibrated on the model with the blocks before it compressed. */
   readonly sequentialCalibration?: boolean;
   /** One line on the sizes, for `inspect`. */

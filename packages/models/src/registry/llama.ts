@@ -54,7 +54,6 @@ export const llamaArchitecture: ArchitectureEntry<LlamaConfig, LlamaModel> = {
       ...options,
       dtype: options.dtype ?? 'F16',
     }),
-  onnx: true,
   sequentialCalibration: true,
   describe: (c) =>
     `llama: hidden ${c.hiddenSize}, intermediate ${c.intermediateSize}, ${c.numLayers} layers, ${c.numHeads} heads (${c.numKvHeads} kv), vocab ${c.vocabSize}, context ${c.maxPositionEmbeddings}, ${c.tieWordEmbeddings ? 'tied' : 'untied'} head`,
