@@ -1,12 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CpuBackend, type StructuredMatrix, Tensor } from '@blastkit/core';
+import { join } from 'node:path';
+import { type StructuredMatrix, Tensor } from '@blastkit/core';
 import { maxRelativeError } from '@blastkit/core/test';
 import { lowRankFactorize } from '@blastkit/factorize';
 import { describe, expect, it } from 'vitest';
 import {
-  type LlamaConfig,
   LlamaModel,
   mistralConfigFromHf,
   mistralConfigToHf,
@@ -14,23 +11,9 @@ import {
   readHfConfig,
   type TensorSource,
 } from '../src/index.js';
+import { be, fixtures, golden, ids, logitsOf } from './llama-family-golden.js';
 
-const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
-const golden = JSON.parse(readFileSync(join(fixtures, 'llama-family-golden.json'), 'utf8')) as Record<
-  string,
-  number[][]
-> & { ids: number[] };
-const ids = Int32Array.from(golden.ids);
-const be = new CpuBackend();
 const folder = join(fixtures, 'tiny-mistral');
-
-async function logitsOf(source: TensorSource, config: LlamaConfig, options = {}) {
-  const model = await LlamaModel.load(source, config, { backend: be, ...options });
-  const out = await be.download(model.forward(ids, model.newCache()));
-  const params = model.linearParameterCount();
-  model.dispose();
-  return { out, params };
-}
 
 describe('Mistral through the Llama adapter, against transformers', () => {
   it('tiny-mistral: logits match MistralForCausalLM to 1e-4 with its window of 4 over 12 tokens (head_dim 16)', async () => {

@@ -1,12 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CpuBackend, type Tensor } from '@blastkit/core';
+import { join } from 'node:path';
+import type { Tensor } from '@blastkit/core';
 import { maxRelativeError } from '@blastkit/core/test';
 import { describe, expect, it } from 'vitest';
 import {
   compressLinears,
-  type LlamaConfig,
   LlamaModel,
   llamaLinearSuffixes,
   llamaWeightShapes,
@@ -17,23 +14,9 @@ import {
   readHfConfig,
   type TensorSource,
 } from '../src/index.js';
+import { be, fixtures, golden, ids, logitsOf } from './llama-family-golden.js';
 
-const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
-const golden = JSON.parse(readFileSync(join(fixtures, 'llama-family-golden.json'), 'utf8')) as Record<
-  string,
-  number[][]
-> & { ids: number[] };
-const ids = Int32Array.from(golden.ids);
-const be = new CpuBackend();
 const folder = join(fixtures, 'tiny-phi3');
-
-async function logitsOf(source: TensorSource, config: LlamaConfig, options = {}) {
-  const model = await LlamaModel.load(source, config, { backend: be, ...options });
-  const out = await be.download(model.forward(ids, model.newCache()));
-  const params = model.linearParameterCount();
-  model.dispose();
-  return { out, params };
-}
 
 describe('Phi-3 through the Llama adapter, against transformers', () => {
   it('tiny-phi3: logits match Phi3ForCausalLM to 1e-4 (fused qkv_proj and gate_up_proj, 2 kv heads)', async () => {

@@ -1,9 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CpuBackend, type Tensor } from '@blastkit/core';
+import { join } from 'node:path';
+import type { Tensor } from '@blastkit/core';
 import { maxRelativeError } from '@blastkit/core/test';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -19,14 +17,8 @@ import {
   saveCompressedModel,
   selectLinears,
 } from '../src/index.js';
+import { be, fixtures, golden, ids } from './llama-family-golden.js';
 
-const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
-const golden = JSON.parse(readFileSync(join(fixtures, 'llama-family-golden.json'), 'utf8')) as Record<
-  string,
-  number[][]
-> & { ids: number[] };
-const ids = Int32Array.from(golden.ids);
-const be = new CpuBackend();
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'blastkit-llama-family-'));

@@ -1,9 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CpuBackend, type StructuredMatrix, Tensor } from '@blastkit/core';
+import { type StructuredMatrix, Tensor } from '@blastkit/core';
 import { maxRelativeError } from '@blastkit/core/test';
 import { lowRankFactorize } from '@blastkit/factorize';
 import { describe, expect, it } from 'vitest';
@@ -22,23 +20,9 @@ import {
   saveCompressedModel,
   type TensorSource,
 } from '../src/index.js';
+import { be, fixtures, golden, ids, logitsOf } from './llama-family-golden.js';
 
-const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
-const golden = JSON.parse(readFileSync(join(fixtures, 'llama-family-golden.json'), 'utf8')) as Record<
-  string,
-  number[][]
-> & { ids: number[] };
-const ids = Int32Array.from(golden.ids);
-const be = new CpuBackend();
 const folder = join(fixtures, 'tiny-qwen2');
-
-async function logitsOf(source: TensorSource, config: LlamaConfig, options = {}) {
-  const model = await LlamaModel.load(source, config, { backend: be, ...options });
-  const out = await be.download(model.forward(ids, model.newCache()));
-  const params = model.linearParameterCount();
-  model.dispose();
-  return { out, params };
-}
 
 describe('Qwen2 through the Llama adapter, against transformers', () => {
   it('tiny-qwen2: logits match Qwen2ForCausalLM to 1e-4 (q/k/v biases, 4 heads over 2 kv heads, tied head)', async () => {
