@@ -142,6 +142,11 @@ export interface WorkerOptions {
   connectTimeoutMs?: number;
   /** Shown in the queue as the job's worker (default: host name and process id). */
   name?: string;
+  /**
+   * Environment variables added to the processor's child processes (a sandboxed processor's only input
+   * besides the job: e.g. the CLI's `worker --backend` choice).
+   */
+  processorEnv?: Record<string, string>;
   /** Each job started, finished or failed, and connection trouble, with the password hidden. */
   onEvent?: (event: WorkerEvent) => void;
 }
@@ -157,7 +162,9 @@ export type WorkerEvent =
  * machine) is found stalled by the remaining workers once its lock expires and run again; a stalled job is
  * retried up to 1000 times (stalls say nothing about the job), a failing one 3 times.
  */
-export async function startWorker(options: WorkerOptions): Promise<{ close(): Promise<void> }> {
+export async function startWorker(
+  options: WorkerOptions,
+): Promise<{ close(force?: boolean): Promise<void> }> {
   const target = parseQueueUrl(options.url);
   const lockDuration = options.lockDuration ?? 30_000;
   const worker = new Worker<MatrixJob, MatrixJobResult>(QUEUE_NAME, options.processor ?? DEFAULT_PROCESSOR, {
@@ -168,6 +175,9 @@ export async function startWorker(options: WorkerOptions): Promise<{ close(): Pr
     maxStalledCount: 1000,
     ...(options.name ? { name: options.name } : {}),
     useWorkerThreads: false,
+    ...(options.processorEnv
+      ? { workerForkOptions: { env: { ...process.env, ...options.processorEnv } } }
+      : {}),
   });
   const emit = options.onEvent ?? (() => {});
   const module = (job: Job<MatrixJob> | undefined) => job?.data.module ?? '?';
@@ -186,5 +196,7 @@ export async function startWorker(options: WorkerOptions): Promise<{ close(): Pr
   worker.on('stalled', (id) => emit({ type: 'stalled', module: '', id }));
   worker.on('error', (err) => emit({ type: 'error', message: target.redact(err.message) }));
   await connectOrFail(worker, target, options.connectTimeoutMs ?? 15_000);
-  return { close: () => worker.close() };
+  // close(): take no new job, finish the running ones; close(true): stop now (their locks expire and other
+  // workers redo them)
+  return { close: (force = false) => worker.close(force) };
 }
