@@ -30,7 +30,7 @@ describe('suites as data', () => {
   });
 
   it('shows a suite without a renderer, or an unknown one, as its JSON', () => {
-    expect(SUITES['onnx-cpu'].render).toBeUndefined();
+    expect(SUITES['core-cpu'].render).toBeUndefined();
     const section = renderSuite({ suite: 'no-such-suite', x: 1 } as { suite: string });
     expect(section).toEqual({
       title: 'no-such-suite',

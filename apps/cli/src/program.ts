@@ -15,6 +15,7 @@ import { runFetch } from './commands/fetch.js';
 import { runGenerate } from './commands/generate.js';
 import { type DryRunOptions, formatInspect, runInspect } from './commands/inspect.js';
 import { registerRetrain } from './commands/retrain.js';
+import { formatWorker, formatWorkerEvent, runWorker } from './commands/worker.js';
 import { formatDemo, runDemo } from './demo.js';
 import { ProgressLine } from './progress.js';
 
@@ -97,6 +98,29 @@ async function interruptible<T>(fn: (signal: AbortSignal) => Promise<T>): Promis
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
+}
+
+/**
+ * Progress of a queued compress run on stderr: matrices done across all workers, who did the last one, and
+ * each worker's share; connection trouble (password hidden) on lines of its own.
+ */
+function queueProgress(
+  err: (s: string) => void,
+  tty: boolean | undefined,
+): Pick<CompressCommandOptions, 'onQueue' | 'onQueueWarning'> {
+  const progress = new ProgressLine('queue', err, tty);
+  const byWorker = new Map<string, number>();
+  return {
+    onQueue: (e) => {
+      if (e.state === 'done' && e.worker) byWorker.set(e.worker, (byWorker.get(e.worker) ?? 0) + 1);
+      if (e.state === 'queued' || e.state === 'running') return;
+      const shares = [...byWorker].map(([w, n]) => `${w} ${n}`).join(', ');
+      const last = e.state === 'redo' ? `${e.module} redone (hash mismatch)` : e.module;
+      progress.update(e.done, e.total, `${last}${shares ? ` | ${shares}` : ''}`);
+      if (e.done === e.total) progress.finish();
+    },
+    onQueueWarning: (message) => err(`queue: ${message}\n`),
+  };
 }
 
 /** Builds the `blastkit` command tree; `io` lets tests capture output. */
@@ -281,6 +305,14 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
       ).choices(['full', 'block-diagonal']),
     )
     .option('--compare', 'compare with the dense model (as eval --reference; Llama: also greedy text)')
+    .option(
+      '--queue <url>',
+      'redis://[user:password@]host[:port][/db] or rediss:// (TLS): one job per matrix for `blastkit worker` processes',
+    )
+    .option(
+      '--store <dir>',
+      'with --queue: the checkpoint folder every worker reads and writes at the same path (default <out>.checkpoints)',
+    )
     .option('--json', 'print one JSON object')
     .option('--quiet', 'no progress on stderr')
     .action(
@@ -295,6 +327,7 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
             model,
             signal,
             onBackend: opts.quiet ? undefined : (text) => err(`${text}\n`),
+            ...(opts.queue && !opts.quiet ? queueProgress(err, io.tty) : {}),
             onModule: (e) =>
               progress?.update(
                 e.index + 1,
@@ -325,7 +358,7 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     )
     .argument(
       '<model>',
-      'a model folder (compressed or not), a .safetensors file, a llama2.c .bin, or an asset',
+      'a model folder (compressed or not), a .safetensors file, a llama2.c .bin, an asset, or (--backend ort) an exported ONNX folder',
     )
     .option('--text <file>', "a .txt file, 'moby-dick' (default) or 'in-domain' (sampled from the reference)")
     .option('--reference <model>', 'the dense model to compare with')
@@ -347,7 +380,7 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     .option('--seed <s>', 'seed of in-domain sampling and of every seeded input', nonNegativeInt, 0)
     .option(
       '--backend <name>',
-      'compute backend: auto (native if it loads, else cpu), native, cpu, webgpu, tfjs[:engine], cuda',
+      'compute backend: auto (native if it loads, else cpu), native, cpu, webgpu, tfjs[:engine], cuda; ort: <model> is a blastkit export --onnx folder, run by onnxruntime-node (perplexity)',
       'auto',
     )
     .option('--json', 'print one JSON object')
@@ -387,15 +420,20 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     .description(
       'Re-save a compressed model folder: dense weights (--dense), the BLAST reference format (--reference), or ONNX for onnxruntime and transformers.js (--onnx).',
     )
-    .argument('<dir>', 'a folder written by blastkit compress (any architecture); for --onnx any Llama model')
+    .argument(
+      '<dir>',
+      'a folder written by blastkit compress (any architecture); for --onnx any Llama, GPT-2 or ViT model',
+    )
     .option('--dense', 'multiply the factors back out, under the original names and layout')
     .option('--reference', "the reference implementation's blast_llama format (Llama, BLAST only)")
     .option(
       '--onnx',
-      'a transformers.js folder with onnx/model.onnx (Llama; structured layers kept as ONNX ops)',
+      'a transformers.js folder with onnx/model.onnx (Llama, GPT-2, ViT; structured layers kept as ONNX ops)',
     )
     .addOption(
-      new Option('--onnx-dtype <d>', 'weights of --onnx').choices(['fp32', 'q8', 'q4']).default('fp32'),
+      new Option('--onnx-dtype <d>', "weights of --onnx (--dtype is --reference's)")
+        .choices(['fp32', 'fp16', 'q8', 'q4'])
+        .default('fp32'),
     )
     .addOption(
       new Option('--mixing <m>', 'BLAST mixing of --onnx').choices(['matmul', 'mul-reducesum', 'einsum']),
@@ -412,7 +450,7 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
           dense?: boolean;
           reference?: boolean;
           onnx?: boolean;
-          onnxDtype: 'fp32' | 'q8' | 'q4';
+          onnxDtype: 'fp32' | 'fp16' | 'q8' | 'q4';
           mixing?: 'matmul' | 'mul-reducesum' | 'einsum';
           dtype: 'F16' | 'F32';
           out: string;
@@ -434,7 +472,10 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     .description(
       `Continue a prompt with a decoder language model (${architectureLabels('causal-lm')}; dense or compressed).`,
     )
-    .argument('<model>', 'a llama2.c .bin, a decoder model folder (compressed or not), or an asset name')
+    .argument(
+      '<model>',
+      'a llama2.c .bin, a decoder model folder (compressed or not), an asset name, or (--backend ort) an exported ONNX folder',
+    )
     .requiredOption('--prompt <text>', 'the prompt')
     .option('--max-tokens <n>', 'new tokens at most', positiveInt, 128)
     .option('--temperature <t>', '0 = greedy', nonNegative, 0)
@@ -442,7 +483,7 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     .option('--seed <s>', 'random seed for sampling', nonNegativeInt, 0)
     .option(
       '--backend <name>',
-      'compute backend: auto (native if it loads, else cpu), native, cpu, webgpu, tfjs[:engine], cuda',
+      'compute backend: auto (native if it loads, else cpu), native, cpu, webgpu, tfjs[:engine], cuda; ort: <model> is a blastkit export --onnx folder, run by onnxruntime-node (greedy)',
       'auto',
     )
     .option('--tokenizer <file>', 'tokenizer.bin or tokenizer.json, when it is not beside the model')
@@ -526,6 +567,72 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
           else io.out(await formatBenchResult(result));
         });
         if (opts.json) io.out(`${JSON.stringify(suite === undefined ? { suites: results } : results[0])}\n`);
+      },
+    );
+
+  program
+    .command('worker')
+    .description(
+      'Take matrix jobs of `compress --queue` runs from a Redis queue until SIGINT/SIGTERM (then finish the running ones).',
+    )
+    .requiredOption('--queue <url>', 'redis://[user:password@]host[:port][/db] or rediss:// (TLS)')
+    .option('--concurrency <n>', 'jobs at a time, each in its own process', positiveInt, 1)
+    .option(
+      '--backend <name>',
+      "compute backend of every job (default: the coordinator's, as each job names it; auto, native, cpu, …)",
+    )
+    .option('--name <name>', 'this worker in the queue and the progress (default <host>:<pid>)')
+    .option(
+      '--lock-duration <ms>',
+      "a job's lock: a dead worker's job goes to another after about this long",
+      positiveInt,
+      30_000,
+    )
+    .option('--json', 'one JSON object per event on stdout (JSON lines), the summary last')
+    .option('--quiet', 'no per-job lines on stderr')
+    .action(
+      async (opts: {
+        queue: string;
+        concurrency: number;
+        backend?: string;
+        name?: string;
+        lockDuration: number;
+        json?: boolean;
+        quiet?: boolean;
+      }) => {
+        const line = (o: object) => io.out(`${JSON.stringify(o)}\n`);
+        const stop = new AbortController();
+        let stopping = false;
+        const onSignal = () => {
+          // the second signal does not wait: the running jobs' locks expire and other workers redo them
+          if (stopping) process.exit(130);
+          stopping = true;
+          stop.abort();
+        };
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+        try {
+          const r = await runWorker({
+            ...opts,
+            signal: stop.signal,
+            onReady: (name, display) =>
+              opts.json
+                ? line({ type: 'ready', worker: name })
+                : err(`worker ${name}: taking jobs from ${display} (Ctrl-C stops it)\n`),
+            onEvent: (e, name) => {
+              if (opts.json) line({ worker: name, ...e });
+              else if (!opts.quiet) err(`${formatWorkerEvent(name, e)}\n`);
+            },
+            onStopping: (running) =>
+              err(
+                `stopping: ${running > 0 ? `finishing ${running} running job(s); a second Ctrl-C stops at once` : 'no job running'}\n`,
+              ),
+          });
+          io.out(opts.json ? `${JSON.stringify({ type: 'stopped', ...r })}\n` : `${formatWorker(r)}\n`);
+        } finally {
+          process.removeListener('SIGINT', onSignal);
+          process.removeListener('SIGTERM', onSignal);
+        }
       },
     );
 

@@ -41,6 +41,7 @@ export {
 export {
   BLAST_MIXINGS,
   type BlastMixing,
+  DEFAULT_BLAST_MIXING,
   emitLinear,
   type LinearInput,
   type LinearOptions,
@@ -48,6 +49,7 @@ export {
 export { WEIGHT_DTYPES, type WeightDtype } from './layers/quantize.js';
 export { buildLlamaGraph, type LlamaGraph, type LlamaGraphOptions } from './llama/llama-graph.js';
 export { DataType, decodeModel, encodeModel, type ModelProto } from './proto/model-proto.js';
+export { type OnnxFolderInfo, readOnnxFolder } from './runtime/onnx-folder-info.js';
 export {
   argmax,
   loadOnnxRuntime,

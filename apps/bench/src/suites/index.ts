@@ -15,6 +15,7 @@ import { KERNELS_SUITE } from './kernels-suite.js';
 import { MODELS_CPU_SUITE } from './models-cpu-suite.js';
 import { ONNX_CPU_SUITE } from './onnx-cpu-suite.js';
 import { QUALITY_CPU_SUITE } from './quality-cpu-suite.js';
+import { QUEUE_SCALE_SUITE } from './queue-scale-suite.js';
 import { RETRAIN_CPU_SUITE } from './retrain-cpu-suite.js';
 import { SCRATCH_CPU_SUITE } from './scratch-cpu-suite.js';
 import type { Suite, SuiteOptions, SuiteResult } from './suite.js';
@@ -38,6 +39,7 @@ export const SUITES: Record<string, Suite> = Object.fromEntries(
     RETRAIN_CPU_SUITE,
     TRAIN_STEP_CPU_SUITE,
     SCRATCH_CPU_SUITE,
+    QUEUE_SCALE_SUITE,
   ].map((s) => [s.name, s]),
 );
 

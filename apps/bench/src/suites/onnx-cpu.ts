@@ -1,35 +1,104 @@
-import { availableParallelism } from 'node:os';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fetchAsset } from '@blastkit/assets';
-import { BlastMatrix, DenseMatrix, Rng, type StructuredMatrix, Tensor } from '@blastkit/core';
-import { LLAMA_LINEAR_SUFFIXES, Llama2cCheckpoint, llamaWeightShapes } from '@blastkit/models';
+import {
+  type Backend,
+  BlastMatrix,
+  DenseMatrix,
+  openBackend,
+  Rng,
+  type StructuredMatrix,
+  Tensor,
+} from '@blastkit/core';
+import { perplexity, slidingWindows, type WindowProtocol } from '@blastkit/eval';
+import {
+  collectLinearInputs,
+  compressLinears,
+  generate,
+  LLAMA_LINEAR_SUFFIXES,
+  Llama2cCheckpoint,
+  type LlamaConfig,
+  LlamaModel,
+  llamaWeightShapes,
+} from '@blastkit/models';
 import {
   BLAST_MIXINGS,
   type BlastMixing,
-  buildLlamaGraph,
   DataType,
+  DEFAULT_BLAST_MIXING,
   emitLinear,
+  exportLlamaOnnx,
   GraphBuilder,
   loadOnnxRuntime,
+  ONNX_FILE_NAMES,
   OnnxCausalLm,
+  WEIGHT_DTYPES,
+  type WeightDtype,
 } from '@blastkit/onnx';
+import { median, round } from '../timing.js';
 
-/** One model × thread count: decode and prefill through onnxruntime-node on the CPU. */
+// the backend packages are optional dependencies of the bench, resolved from here
+const importFromBench = async (pkg: string) => (await import(pkg)) as Record<string, unknown>;
+
+type ModelName = 'dense' | 'blast-50';
+
+/** One model × thread count: decode and prefill of the exported fp32 folder through onnxruntime-node. */
 export interface OnnxModelRow {
-  model: 'dense' | 'blast-50';
+  model: ModelName;
   threads: number;
+  /** Bytes of the fp32 .onnx file. */
   fileBytes: number;
+  /** Median over rounds of `decodeSteps` tokens, one at a time through the KV cache. */
   decodeTokensPerSecond: number;
   prefillTokens: number;
+  /** Median of the prefill runs (one forward over all tokens from an empty cache). */
   prefillMs: number;
 }
 
-/** One layer shape × mixing × N: milliseconds per forward. */
+/** BLAST-50% against dense at one thread count, from the same run (the issue's model-level figures). */
+export interface OnnxModelRatio {
+  threads: number;
+  /** BLAST-50% decode tokens/s ÷ dense (above 1: faster). */
+  decodeSpeedup: number;
+  /** BLAST-50% prefill time ÷ dense (below 1: faster). */
+  prefillTimeRatio: number;
+}
+
+/** One layer shape × form × N × threads: median milliseconds per forward, and that over dense's. */
 export interface OnnxLayerRow {
   layer: string;
   form: 'dense' | `blast-${BlastMixing}`;
   tokens: number;
   threads: number;
   ms: number;
+  /** ms ÷ dense ms at the same N and threads (dense: 1). */
+  vsDense?: number;
+}
+
+/** An exported folder's bytes on disk (every file: graph, config, tokenizer) against the dense fp32 folder's. */
+export interface OnnxSizeRow {
+  model: ModelName;
+  dtype: WeightDtype;
+  folderBytes: number;
+  vsDenseFp32: number;
+}
+
+/** Perplexity of one exported folder on the in-domain text, run by onnxruntime-node. */
+export interface OnnxPerplexityRow {
+  model: ModelName;
+  dtype: WeightDtype;
+  perplexity: number;
+  /** This ÷ the same model's fp32 export. */
+  vsFp32: number;
+}
+
+/** One of the issue's benchmark targets, with what this run measured (reported, never asserted). */
+export interface OnnxTarget {
+  what: string;
+  target: string;
+  measured: number;
+  met: boolean;
 }
 
 export interface OnnxCpuResult {
@@ -37,142 +106,406 @@ export interface OnnxCpuResult {
   quick: boolean;
   runtime: string;
   cores: number;
+  /** 1-minute load average before and after the run: the machine is shared, so timings are as noisy as this. */
+  loadAverage: [number, number];
+  /** The BLAST mixing the stories15M exports were written with (the exporter's default). */
+  modelMixing: BlastMixing;
+  blastBlocks: number;
   models: OnnxModelRow[];
+  modelRatios: OnnxModelRatio[];
   layers: OnnxLayerRow[];
-  /** The fastest BLAST mixing per (N, threads), measured here. */
-  fastestMixing: { tokens: number; threads: number; mixing: BlastMixing }[];
+  /** The fastest BLAST mixing per (N, threads), measured here, and its time over dense's. */
+  fastestMixing: { tokens: number; threads: number; mixing: BlastMixing; vsDense: number }[];
+  sizes: OnnxSizeRow[];
+  perplexity: {
+    text: string;
+    tokens: number;
+    protocol: WindowProtocol;
+    rows: OnnxPerplexityRow[];
+    /** The fp32 models on the blastkit backend (same windows): what the fp32 exports should reproduce. */
+    blastkit: { model: ModelName; backend: string; perplexity: number }[];
+  };
+  targets: OnnxTarget[];
   notes: string[];
 }
 
-const BLOCKS = 4;
+/** BLAST blocks per side: `blastkit compress`'s default (16 divides stories15M's 288 and 768). */
+const BLOCKS = 16;
+
+/** Solver steps of the BLAST-50% fit (full runs). */
+const FIT_STEPS = 20;
+/** Calibration of the fit: sequences × tokens sampled from the dense model (seeds apart from the eval text's). */
+const CALIBRATION = { sequences: 8, tokens: 256 } as const;
 
 /**
- * stories15M exported to ONNX, dense vs BLAST at 50% of each linear's parameters, run by onnxruntime-node on
- * 1 and 2 threads: decode tokens/s and a 256-token prefill; and the 4096² BLAST layer (b = 16, r = 1024) in each
- * mixing formulation vs dense MatMul at N = 1 and 256. BLAST factors are random with the compressed model's
- * shapes: speed does not depend on their values.
+ * Every projection fitted by data-aware BLAST at 50% of its parameters on in-domain calibration text, as
+ * `blastkit compress --method blast-data --calibration in-domain --ratio 0.5` does: the model whose exports'
+ * perplexities mean something (data-free BLAST at 50% is far off the dense model without re-training).
+ */
+async function fittedBlast(
+  ck: Llama2cCheckpoint,
+  dense: LlamaModel,
+  modules: string[],
+  backend: Backend,
+): Promise<Map<string, StructuredMatrix>> {
+  const sequences: number[][] = [];
+  for (let i = 0; i < CALIBRATION.sequences; i++)
+    sequences.push([
+      1,
+      ...(await generate(dense, [1], {
+        maxTokens: CALIBRATION.tokens - 1,
+        temperature: 1,
+        topP: 0.9,
+        seed: 1000 + i,
+        stopToken: -1,
+      })),
+    ]);
+  const calibration = await collectLinearInputs(dense, sequences, modules);
+  const r = await compressLinears(ck, modules, {
+    method: 'blast-data',
+    ratio: 0.5,
+    blocks: BLOCKS,
+    steps: FIT_STEPS,
+    calibration,
+    backend,
+  });
+  return r.replacements;
+}
+
+/** Random BLAST factors with BLAST-50%'s shapes: r = ⌊0.5·mn/(m+n+b²)⌋. */
+function randomBlast(config: LlamaConfig, modules: string[]): Map<string, StructuredMatrix> {
+  const shapes = llamaWeightShapes(config);
+  const rng = new Rng(0);
+  const out = new Map<string, StructuredMatrix>();
+  for (const module of modules) {
+    const [m, n] = shapes.get(`${module}.weight`) as [number, number];
+    const r = Math.max(1, Math.floor((0.5 * m * n) / (m + n + BLOCKS * BLOCKS)));
+    out.set(module, BlastMatrix.random(m, n, BLOCKS, r, rng, 0.1));
+  }
+  return out;
+}
+
+/**
+ * A note where dense MatMul took longer on 2 threads than on 1: the second thread was not free (other work on a
+ * shared machine), so that thread count's ratios say more about the load than about the formulations.
+ */
+function contention(layers: OnnxLayerRow[]): string[] {
+  const dense = (tokens: number, threads: number) =>
+    layers.find((l) => l.form === 'dense' && l.tokens === tokens && l.threads === threads)?.ms;
+  return [1, 256].flatMap((n) => {
+    const [one, two] = [dense(n, 1), dense(n, 2)];
+    return one !== undefined && two !== undefined && two > one
+      ? [
+          `N = ${n}: dense took ${two} ms on 2 threads against ${one} ms on 1 — the second core was busy with other work, so the 2-thread ratios at N = ${n} are contention, not the formulations`,
+        ]
+      : [];
+  });
+}
+
+/** Bytes of every file under `dir`. */
+async function folderBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true }))
+    if (e.isFile()) total += (await stat(join(e.parentPath, e.name))).size;
+  return total;
+}
+
+/**
+ * stories15M exported to ONNX, dense vs BLAST at 50% of its 42 decoder projections, run by onnxruntime-node on 1
+ * and 2 threads: decode tokens/s and a 256-token prefill (ratios from the same run); the folders' bytes on disk
+ * per dtype against the dense fp32 folder; each export's perplexity on in-domain text (sampled from the dense
+ * model, as `blastkit eval --text in-domain`) against its fp32 export; and the 4096² BLAST layer (b = 16,
+ * r = 1024) in each mixing formulation against a dense MatMul at N = 1 and 256. The BLAST factors are fitted by
+ * a few solver steps: speed does not depend on them, and the perplexity figures are the dtype's change.
  */
 export async function runOnnxCpu(
   options: { quick?: boolean; log?: (line: string) => void } = {},
 ): Promise<OnnxCpuResult> {
   const quick = options.quick ?? false;
   const log = options.log ?? (() => {});
+  const loadBefore = loadavg()[0];
   const threadCounts = quick ? [1] : [1, 2];
-  const rng = new Rng(0);
   const files = await fetchAsset('stories15M');
   const ck = await Llama2cCheckpoint.open(files['stories15M.bin']);
+  const work = await mkdtemp(join(tmpdir(), 'blastkit-bench-onnx-'));
   const models: OnnxModelRow[] = [];
+  const sizes: OnnxSizeRow[] = [];
+  const pplRows: OnnxPerplexityRow[] = [];
+  const blastkitPpl: OnnxCpuResult['perplexity']['blastkit'] = [];
+  let text = '';
+  const protocol: WindowProtocol = quick
+    ? { window: 32, stride: 16, prefixToken: 1 }
+    : { window: 256, stride: 128, prefixToken: 1 };
+  let tokens: number[] = [];
   try {
-    const shapes = llamaWeightShapes(ck.config);
-    const blast = new Map<string, StructuredMatrix>();
+    const modules: string[] = [];
     for (let l = 0; l < ck.config.numLayers; l++)
-      for (const suffix of LLAMA_LINEAR_SUFFIXES) {
-        const module = `model.layers.${l}.${suffix}`;
-        const [m, n] = shapes.get(`${module}.weight`) as [number, number];
-        const r = Math.max(1, Math.floor((0.5 * m * n) / (m + n + BLOCKS * BLOCKS)));
-        blast.set(module, BlastMatrix.random(m, n, BLOCKS, r, rng, 0.1));
-      }
-    const decodeSteps = quick ? 4 : 64;
-    const prefillTokens = quick ? 16 : 256;
-    for (const [name, replacements] of [
-      ['dense', new Map()],
-      ['blast-50', blast],
-    ] as const) {
-      const bytes = (await buildLlamaGraph(ck.config, ck, replacements)).graph.encode('llama');
-      for (const threads of threadCounts) {
-        const lm = await OnnxCausalLm.load(
-          bytes,
-          { numLayers: ck.config.numLayers, numKvHeads: ck.config.numKvHeads, headDim: ck.config.headDim },
-          { threads },
+      for (const s of LLAMA_LINEAR_SUFFIXES) modules.push(`model.layers.${l}.${s}`);
+    // in-domain text: sampled from the dense model on the blastkit backend, as `eval --text in-domain` does
+    const { backend, description } = await openBackend('auto', importFromBench);
+    let variants: [ModelName, Map<string, StructuredMatrix>][];
+    try {
+      const dense = await LlamaModel.load(ck, ck.config, { backend });
+      // stories: each sampled from BOS up to the context (255 tokens), one after another; the windows slide over
+      // the joins as over any text
+      const stories = quick ? 1 : 4;
+      const length = quick ? 64 : ck.config.maxPositionEmbeddings - 1;
+      tokens = [];
+      for (let seed = 0; seed < stories; seed++)
+        tokens.push(
+          ...(await generate(dense, [1], {
+            maxTokens: length,
+            temperature: 1,
+            topP: 0.9,
+            seed,
+            stopToken: -1,
+          })),
         );
-        const prompt = Array.from({ length: prefillTokens }, (_, i) => 100 + ((i * 37) % 5000));
-        await lm.forward(prompt.slice(0, 8), lm.emptyCache()); // warm-up
-        let t = performance.now();
-        await lm.forward(prompt, lm.emptyCache());
-        const prefillMs = performance.now() - t;
-        let { cache } = await lm.forward([1], lm.emptyCache());
-        t = performance.now();
-        for (let i = 0; i < decodeSteps; i++) cache = (await lm.forward([200 + i], cache)).cache;
-        const decodeTokensPerSecond = decodeSteps / ((performance.now() - t) / 1000);
+      text = `in-domain: ${stories} × ${length} tokens sampled from dense stories15M (seeds 0…${stories - 1}, T 1, top-p 0.9), joined`;
+      // quick: random factors of the compressed shapes (timings and sizes only; its perplexities mean nothing)
+      const t0 = performance.now();
+      const blast = quick ? randomBlast(ck.config, modules) : await fittedBlast(ck, dense, modules, backend);
+      log(`onnx-cpu: BLAST-50% (b=${BLOCKS}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      variants = [
+        ['dense', new Map()],
+        ['blast-50', blast],
+      ];
+      for (const [name, replacements] of variants) {
+        const model =
+          name === 'dense' ? dense : await LlamaModel.load(ck, ck.config, { backend, replacements });
+        const p = await perplexity(model, tokens, protocol);
+        blastkitPpl.push({ model: name, backend: description.name, perplexity: round(p.perplexity) });
+      }
+    } finally {
+      await backend.close?.();
+    }
+
+    // every dtype of both models, as `blastkit export --onnx --onnx-dtype` writes them
+    const folders = new Map<string, string>();
+    for (const [name, replacements] of variants)
+      for (const dtype of WEIGHT_DTYPES) {
+        const out = join(work, `${name}-${dtype}`);
+        await exportLlamaOnnx(
+          out,
+          { config: ck.config, source: ck, replacements, tokenizerPath: files['tokenizer.bin'] },
+          { dtype },
+        );
+        folders.set(`${name}-${dtype}`, out);
+        const bytes = await folderBytes(out);
+        const denseFp32 = sizes[0]?.folderBytes ?? bytes;
+        sizes.push({ model: name, dtype, folderBytes: bytes, vsDenseFp32: round(bytes / denseFp32) });
+        const lm = await OnnxCausalLm.fromFolder(out, { file: ONNX_FILE_NAMES[dtype], threads: 2 });
+        let nll = 0;
+        let n = 0;
+        for (const w of slidingWindows(tokens, protocol)) {
+          const s = await lm.windowNll(w.ids, w.scoredFrom);
+          nll += s.nll;
+          n += s.count;
+        }
         await lm.release();
-        models.push({
+        const ppl = Math.exp(nll / n);
+        const fp32 = pplRows.find((r) => r.model === name && r.dtype === 'fp32')?.perplexity ?? ppl;
+        pplRows.push({ model: name, dtype, perplexity: round(ppl), vsFp32: round(ppl / fp32) });
+        log(`onnx-cpu ${name} ${dtype}: ${(bytes / 2 ** 20).toFixed(1)} MiB, perplexity ${ppl.toFixed(3)}`);
+      }
+
+    // speed of the two fp32 exports, alternating between them round by round so that drifting load on this
+    // shared machine falls on both alike; medians drop the stalled runs
+    const decodeSteps = quick ? 4 : 64;
+    const rounds = quick ? 1 : 5;
+    const prefillTokens = quick ? 16 : 256;
+    const prompt = Array.from({ length: prefillTokens }, (_, i) =>
+      i === 0 ? 1 : 300 + ((i * 7919) % 20000),
+    );
+    for (const threads of threadCounts) {
+      const lms = await Promise.all(
+        variants.map(([name]) => OnnxCausalLm.fromFolder(folders.get(`${name}-fp32`) as string, { threads })),
+      );
+      const prefill: number[][] = lms.map(() => []);
+      const decode: number[][] = lms.map(() => []);
+      for (const lm of lms) await lm.forward(prompt.slice(0, 8), lm.emptyCache()); // warm-up
+      for (let r = 0; r < rounds; r++)
+        for (const [k, lm] of lms.entries()) {
+          let t = performance.now();
+          await lm.forward(prompt, lm.emptyCache());
+          prefill[k].push(performance.now() - t);
+          let { cache } = await lm.forward([1], lm.emptyCache());
+          t = performance.now();
+          for (let i = 0; i < decodeSteps; i++) cache = (await lm.forward([300 + i], cache)).cache;
+          decode[k].push(decodeSteps / ((performance.now() - t) / 1000));
+        }
+      for (const [k, [name]] of variants.entries()) {
+        const row: OnnxModelRow = {
           model: name,
           threads,
-          fileBytes: bytes.byteLength,
-          decodeTokensPerSecond,
+          fileBytes: (await stat(join(folders.get(`${name}-fp32`) as string, 'onnx', 'model.onnx'))).size,
+          decodeTokensPerSecond: round(median(decode[k])),
           prefillTokens,
-          prefillMs,
-        });
+          prefillMs: round(median(prefill[k])),
+        };
+        models.push(row);
         log(
-          `onnx-cpu ${name} threads=${threads}: ${decodeTokensPerSecond.toFixed(1)} tok/s decode, prefill ${prefillTokens} in ${prefillMs.toFixed(1)} ms`,
+          `onnx-cpu ${name} threads=${threads}: ${row.decodeTokensPerSecond} tok/s decode, prefill ${prefillTokens} in ${row.prefillMs} ms`,
         );
       }
+      for (const lm of lms) await lm.release();
     }
   } finally {
     await ck.close();
+    await rm(work, { recursive: true, force: true });
   }
+  const modelRatios = threadCounts.map((threads) => {
+    const [d, b] = (['dense', 'blast-50'] as const).map(
+      (m) => models.find((r) => r.model === m && r.threads === threads) as OnnxModelRow,
+    );
+    return {
+      threads,
+      decodeSpeedup: round(b.decodeTokensPerSecond / d.decodeTokensPerSecond),
+      prefillTimeRatio: round(b.prefillMs / d.prefillMs),
+    };
+  });
 
-  // the layer: 4096² b = 16 r = 1024 (quick: 1024² b = 16 r = 256)
-  const size = quick ? 1024 : 4096;
-  const rank = size / 4;
-  const A = BlastMatrix.random(size, size, 16, rank, rng);
-  const W = new Tensor([size, size]);
-  rng.fillNormal(W.data, 1 / Math.sqrt(size));
-  const ort = await loadOnnxRuntime();
-  const layers: OnnxLayerRow[] = [];
-  const layer = `${size}x${size} b=16 r=${rank}`;
-  for (const tokens of [1, 256])
-    for (const threads of threadCounts) {
-      const forms: [OnnxLayerRow['form'], StructuredMatrix, BlastMixing | undefined][] = [
-        ['dense', new DenseMatrix(W), undefined],
-        ...BLAST_MIXINGS.map(
-          (m) => [`blast-${m}`, A, m] as [OnnxLayerRow['form'], StructuredMatrix, BlastMixing],
-        ),
-      ];
-      for (const [form, matrix, mixing] of forms) {
-        const g = new GraphBuilder();
-        const x = g.input('x', DataType.FLOAT, [1, tokens, size]);
-        const lead = g.op('Slice', [g.op('Shape', [x]), g.ints([0]), g.ints([2])]);
-        g.output(emitLinear(g, { x, lead }, matrix, 'layer', mixing ? { mixing } : {}), 'y', DataType.FLOAT, [
-          1,
-          tokens,
-          size,
-        ]);
-        const session = await ort.InferenceSession.create(g.encode('layer'), {
-          intraOpNumThreads: threads,
-          interOpNumThreads: 1,
-        });
-        const feed = {
-          x: new ort.Tensor('float32', new Float32Array(tokens * size).fill(0.01), [1, tokens, size]),
-        };
-        for (let i = 0; i < 2; i++) await session.run(feed);
-        const reps = quick ? 3 : tokens === 1 ? 100 : 8;
-        const t = performance.now();
-        for (let i = 0; i < reps; i++) await session.run(feed);
-        const ms = (performance.now() - t) / reps;
-        await session.release();
-        layers.push({ layer, form, tokens, threads, ms });
-        log(`onnx-cpu layer ${layer} ${form} N=${tokens} threads=${threads}: ${ms.toFixed(3)} ms`);
-      }
-    }
-  const fastestMixing = [1, 256].flatMap((tokens) =>
+  const layers = await timeLayer(quick, threadCounts, log);
+  const fastestMixing = [1, 256].flatMap((n) =>
     threadCounts.map((threads) => {
-      const rows = layers.filter((r) => r.tokens === tokens && r.threads === threads && r.form !== 'dense');
+      const rows = layers.filter((r) => r.tokens === n && r.threads === threads && r.form !== 'dense');
       const best = rows.reduce((a, b) => (b.ms < a.ms ? b : a));
-      return { tokens, threads, mixing: best.form.slice('blast-'.length) as BlastMixing };
+      return {
+        tokens: n,
+        threads,
+        mixing: best.form.slice('blast-'.length) as BlastMixing,
+        vsDense: best.vsDense as number,
+      };
     }),
   );
+
+  const size = (dtype: WeightDtype) =>
+    (sizes.find((s) => s.model === 'blast-50' && s.dtype === dtype) as OnnxSizeRow).vsDenseFp32;
+  const targets: OnnxTarget[] = [
+    ...modelRatios.flatMap((r) => [
+      {
+        what: `stories15M BLAST-50% decode tok/s vs dense, ${r.threads} thread(s)`,
+        target: '≥ 1.15×',
+        measured: r.decodeSpeedup,
+        met: r.decodeSpeedup >= 1.15,
+      },
+      {
+        what: `stories15M BLAST-50% prefill ${models[0].prefillTokens} time vs dense, ${r.threads} thread(s)`,
+        target: '≤ 0.9×',
+        measured: r.prefillTimeRatio,
+        met: r.prefillTimeRatio <= 0.9,
+      },
+    ]),
+    ...fastestMixing.map((f) => {
+      const limit = f.tokens === 1 ? 0.6 : 0.8;
+      return {
+        what: `${layers[0].layer} N=${f.tokens}, ${f.threads} thread(s), fastest mixing (${f.mixing}) vs dense`,
+        target: `≤ ${limit}×`,
+        measured: f.vsDense,
+        met: f.vsDense <= limit,
+      };
+    }),
+    {
+      what: 'BLAST-50% q8 folder vs dense fp32 folder',
+      target: '≤ 0.3×',
+      measured: size('q8'),
+      met: size('q8') <= 0.3,
+    },
+    {
+      what: 'BLAST-50% q4 folder vs dense fp32 folder',
+      target: '≤ 0.2×',
+      measured: size('q4'),
+      met: size('q4') <= 0.2,
+    },
+  ];
   return {
     suite: 'onnx-cpu',
     quick,
     runtime: 'onnxruntime-node 1.31.1 (CPU execution provider, graph optimization level all)',
     cores: availableParallelism(),
+    loadAverage: [round(loadBefore), round(loadavg()[0])],
+    modelMixing: DEFAULT_BLAST_MIXING,
+    blastBlocks: BLOCKS,
     models,
+    modelRatios,
     layers,
     fastestMixing,
+    sizes,
+    perplexity: { text, tokens: tokens.length, protocol, rows: pplRows, blastkit: blastkitPpl },
+    targets,
     notes: [
-      `BLAST-50%: every linear of stories15M with b = ${BLOCKS}, r = ⌊0.5·mn/(m+n+b²)⌋, random factors (timing only)`,
-      'decode: one token at a time through the KV cache after a 1-token prefill; prefill: one run over all tokens',
+      `BLAST-50%: the 42 decoder projections of stories15M, b = ${BLOCKS}, ${quick ? 'random factors (quick run: its perplexities mean nothing)' : `data-aware BLAST (blast-data, full input covariance) fitted on ${CALIBRATION.sequences} × ${CALIBRATION.tokens} in-domain tokens sampled from the dense model, ${FIT_STEPS} solver steps, no re-training`}: speed does not depend on the fit`,
+      `model timings: the exported fp32 folders, ${quick ? 1 : 5} alternating rounds each, medians; decode is one token at a time through the KV cache after a 1-token prefill; prefill one run over all tokens`,
+      'layer timings: every form of one (N, threads) case alternated call by call after 3 warm-up calls, medians',
+      ...contention(layers),
+      'sizes: every file of the folder (graph, config, tokenizer); the dense fp32 folder is the 1×',
     ],
   };
+}
+
+/**
+ * The 4096² layer (b = 16, r = 1024; quick: 1024², r = 256) as dense MatMul and in every BLAST mixing, at N = 1
+ * and 256 tokens on each thread count.
+ */
+async function timeLayer(
+  quick: boolean,
+  threadCounts: number[],
+  log: (line: string) => void,
+): Promise<OnnxLayerRow[]> {
+  const size = quick ? 1024 : 4096;
+  const rank = size / 4;
+  const rng = new Rng(1);
+  const A = BlastMatrix.random(size, size, 16, rank, rng);
+  const W = new Tensor([size, size]);
+  rng.fillNormal(W.data, 1 / Math.sqrt(size));
+  const forms: [OnnxLayerRow['form'], StructuredMatrix, BlastMixing | undefined][] = [
+    ['dense', new DenseMatrix(W), undefined],
+    ...BLAST_MIXINGS.map(
+      (m) => [`blast-${m}`, A, m] as [OnnxLayerRow['form'], StructuredMatrix, BlastMixing],
+    ),
+  ];
+  const ort = await loadOnnxRuntime();
+  const layer = `${size}x${size} b=16 r=${rank}`;
+  const rows: OnnxLayerRow[] = [];
+  for (const tokens of [1, 256])
+    for (const threads of threadCounts) {
+      const input = new Float32Array(tokens * size);
+      new Rng(2).fillNormal(input, 1);
+      const feed = { x: new ort.Tensor('float32', input, [1, tokens, size]) };
+      const sessions = [];
+      for (const [form, matrix, mixing] of forms) {
+        const g = new GraphBuilder();
+        const x = g.input('x', DataType.FLOAT, [1, tokens, size]);
+        const lead = g.op('Slice', [g.op('Shape', [x]), g.ints([0]), g.ints([2])]);
+        const y = emitLinear(g, { x, lead }, matrix, 'layer', mixing ? { mixing } : {});
+        g.output(y, 'y', DataType.FLOAT, [1, tokens, size]);
+        const session = await ort.InferenceSession.create(g.encode('layer'), {
+          intraOpNumThreads: threads,
+          interOpNumThreads: 1,
+          graphOptimizationLevel: 'all',
+        });
+        for (let i = 0; i < 3; i++) await session.run(feed);
+        sessions.push({ form, session, times: [] as number[] });
+      }
+      const reps = quick ? 3 : tokens === 1 ? 60 : 8;
+      for (let i = 0; i < reps; i++)
+        for (const s of sessions) {
+          const t = performance.now();
+          await s.session.run(feed);
+          s.times.push(performance.now() - t);
+        }
+      const dense = median(sessions[0].times);
+      for (const s of sessions) {
+        await s.session.release();
+        const ms = median(s.times);
+        rows.push({ layer, form: s.form, tokens, threads, ms: round(ms), vsDense: round(ms / dense) });
+      }
+      log(
+        `onnx-cpu layer ${layer} N=${tokens} threads=${threads}: ${rows
+          .slice(-forms.length)
+          .map((r) => `${r.form} ${r.ms} ms (${r.vsDense}×)`)
+          .join(', ')}`,
+      );
+    }
+  return rows;
 }

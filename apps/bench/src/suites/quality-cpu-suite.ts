@@ -122,6 +122,6 @@ export const QUALITY_CPU_SUITE = defineSuite<QualityCpuResult>({
   name: 'quality-cpu',
   description:
     'stories15M at 20% and 50% reduction at matched budgets, every structure: perplexity, KL, top-1, after distillation, and a kept-parameters sweep (~45 min)',
-  run: async ({ quick }) => await (await import('./quality-cpu.js')).runQualityCpu({ quick }),
+  run: async ({ quick, log }) => await (await import('./quality-cpu.js')).runQualityCpu({ quick, log }),
   render: renderQualityCpu,
 });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { defaultCacheDir, isAssetName } from '@blastkit/assets';
 import { type Backend, InvalidArgumentError } from '@blastkit/core';
 import {
@@ -27,6 +27,13 @@ import {
   type TensorSource,
 } from '@blastkit/models';
 import {
+  fillCheckpointsThroughQueue,
+  parseQueueUrl,
+  QueueConnectionError,
+  type QueueProgress,
+  QueueUrlError,
+} from '@blastkit/queue';
+import {
   assertOutputApart,
   discardFolder,
   normalizePath,
@@ -35,7 +42,14 @@ import {
 } from '@blastkit/safetensors';
 import { backendLine, openCliBackend } from '../backends.js';
 import { InterruptedError, UsageError } from '../errors.js';
-import { disposeModel, isDecoder, type LinearFeed, linearCandidates, loadModel } from '../io/architecture.js';
+import {
+  disposeModel,
+  isDecoder,
+  type LinearFeed,
+  linearCandidates,
+  linearWeights,
+  loadModel,
+} from '../io/architecture.js';
 import { loadTokenizer, type OpenedModel, openModel } from '../io/model-input.js';
 import { readBudgetFile, type SelectionOptions } from '../io/selection.js';
 import {
@@ -96,7 +110,26 @@ export interface CompressCommandOptions extends SelectionOptions {
   onBackend?: (line: string) => void;
   onStep?: (module: string, step: number, total: number) => void;
   signal?: AbortSignal;
+  /**
+   * `redis://[user:password@]host[:port][/db]` or `rediss://…`: one job per selected matrix on this queue,
+   * factorized by `blastkit worker` processes; the folder is then assembled here from their checkpoints.
+   */
+  queue?: string;
+  /**
+   * With `queue`: the run's checkpoint folder, shared by every worker at the same absolute path (default
+   * `<out>.checkpoints`); absent, or one this run left (with --resume); removed once the folder is written.
+   */
+  store?: string;
+  /** With `queue`: each job queued, taken by a worker, done (hash checked), found in the store or redone. */
+  onQueue?: (event: QueueProgress) => void;
+  /** With `queue`: connection trouble during the run (Redis restarting…), password hidden; the run waits. */
+  onQueueWarning?: (message: string) => void;
 }
+
+/** Options that cannot be split into one job per matrix, with why: refused with --queue. */
+const NOT_QUEUEABLE: [keyof CompressCommandOptions, string][] = [
+  ['sequential', "each block's calibration inputs come from the blocks before it, compressed"],
+];
 
 export interface CompressCommandResult {
   model: string;
@@ -125,6 +158,20 @@ export interface CompressCommandResult {
   };
   /** With --compare on GPT-2, ViT or DiT: what `eval <out> --reference <model>` reports, records included. */
   evaluation?: EvalCommandResult;
+  /** With --queue: the queued half of the run (the URL with its password hidden). */
+  queue?: {
+    url: string;
+    store: string;
+    /** Jobs added (a restarted coordinator adds none for jobs already queued). */
+    queued: number;
+    /** Matrices already in the store before any job. */
+    fromStore: number;
+    /** Results redone because their content hash did not match their worker's. */
+    redone: number;
+    /** Matrices finished by each worker. */
+    workers: Record<string, number>;
+    seconds: number;
+  };
 }
 
 /** The prompt the comparison starts from, and how its in-domain text is sampled. */
@@ -141,7 +188,10 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
     );
   // 'out/m/' and 'out/m' are one folder: its checkpoints are 'out/m.checkpoints', never inside it
   const out = normalizePath(options.out);
-  const checkpoints = `${out}.checkpoints`;
+  const queueDisplay = queueOptionsChecked(options);
+  // workers elsewhere find the store at the same absolute path
+  const checkpoints =
+    queueDisplay === undefined ? `${out}.checkpoints` : resolve(options.store ?? `${out}.checkpoints`);
   const inputs = inputPaths(options.model, [options.calibration, options.budget]);
   try {
     assertOutputApart(options.out, inputs);
@@ -151,6 +201,7 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
     if (err instanceof OutputSafetyError) throw new UsageError(err.message);
     throw err;
   }
+  if (options.store !== undefined) assertCheckpointFolder(checkpoints, out);
   if (existsSync(checkpoints) && !options.resume)
     throw new UsageError(
       `${checkpoints} holds an interrupted run: pass --resume to continue it, or delete it to start over`,
@@ -160,6 +211,8 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
   const seed = options.seed ?? 0;
   let backendName = options.backend ?? 'auto';
   let backend: Backend | undefined;
+  let fingerprint: Record<string, unknown> | undefined;
+  let queued: CompressCommandResult['queue'];
   try {
     const answered = await openCliBackend(backendName);
     backend = answered.backend;
@@ -254,7 +307,7 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
         : {}),
       // everything that determines the factors: resuming from another run's checkpoints is refused
       checkpoints: async (run) => {
-        const fingerprint = {
+        fingerprint = {
           weights: await weightsDigest(opened.source),
           method: options.method,
           ratio: options.ratio ?? null,
@@ -280,6 +333,52 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
         return store;
       },
       save: { out, info, folder },
+      // the queued half: every matrix is factorized by the workers into the store, which the factorizing step
+      // then resumes from (the same bytes as a run on this machine)
+      ...(options.queue && queueDisplay
+        ? {
+            beforeFactorize: async ({ jobs, calibration: inputs }) => {
+              const url = options.queue as string;
+              const workers: Record<string, number> = {};
+              const ranks = new Map(
+                jobs.filter((j) => j.rank !== undefined).map((j) => [j.module, j.rank as number]),
+              );
+              const r = await fillCheckpointsThroughQueue({
+                url,
+                store: checkpoints,
+                fingerprint: fingerprint as Record<string, unknown>,
+                model: modelForWorkers(options.model),
+                weights: linearWeights(opened),
+                modules: jobs.map((j) => j.module),
+                method: options.method,
+                ratio,
+                ...(options.ratioPattern ? { ratioPattern: options.ratioPattern } : {}),
+                ...(ranks.size > 0 ? { ranks } : {}),
+                ...(options.blocks !== undefined ? { blocks: options.blocks } : {}),
+                ...(options.steps !== undefined ? { steps: options.steps } : {}),
+                seed,
+                ...(options.covariance ? { covariance: options.covariance } : {}),
+                backend: backendName,
+                ...(inputs ? { calibration: inputs } : {}),
+                ...(options.signal ? { signal: options.signal } : {}),
+                ...(options.onQueueWarning ? { onWarning: options.onQueueWarning } : {}),
+                onProgress: (e) => {
+                  if (e.state === 'done' && e.worker) workers[e.worker] = (workers[e.worker] ?? 0) + 1;
+                  options.onQueue?.(e);
+                },
+              });
+              queued = {
+                url: queueDisplay,
+                store: checkpoints,
+                queued: r.queued,
+                fromStore: r.fromStore,
+                redone: r.redone,
+                workers,
+                seconds: r.seconds,
+              };
+            },
+          }
+        : {}),
     });
     const seconds = (performance.now() - start) / 1000;
     await discardFolder(checkpoints);
@@ -301,6 +400,7 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       meanRelativeError: report.reduce((a, m) => a + m.relativeError, 0) / report.length,
       seconds,
       resumedModules: report.filter((m) => m.resumed).length,
+      ...(queued ? { queue: queued } : {}),
     };
     const decoder = opened.entry.decoder;
     if (options.compare && !decoder?.compareOnText) {
@@ -351,8 +451,9 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
     }
     return result;
   } catch (err) {
-    // a run that failed before finishing any module leaves nothing to resume
-    if (store && (await store.names().catch(() => ['?'])).length === 0)
+    // a run that failed before finishing any module leaves nothing to resume (a queued one may: its jobs are
+    // still queued, and their workers write into the store)
+    if (store && !options.queue && (await store.names().catch(() => ['?'])).length === 0)
       await discardFolder(checkpoints).catch(() => {});
     if (options.signal?.aborted)
       throw new InterruptedError(
@@ -363,7 +464,8 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       err instanceof ModelFormatError ||
       err instanceof ModelInputError ||
       err instanceof OutputSafetyError ||
-      err instanceof CheckpointMismatchError
+      err instanceof CheckpointMismatchError ||
+      err instanceof QueueConnectionError
     )
       throw new UsageError(err instanceof CheckpointMismatchError ? `--resume: ${err.message}` : err.message);
     throw asCommandError(err);
@@ -371,6 +473,58 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
     await opened.source.close();
     await backend?.close?.();
   }
+}
+
+/**
+ * Checks the queue options before anything is opened: a URL that parses, and nothing that cannot be split
+ * into one job per matrix. Returns the URL with its password hidden (undefined without --queue).
+ */
+function queueOptionsChecked(options: CompressCommandOptions): string | undefined {
+  if (options.queue === undefined) {
+    if (options.store !== undefined)
+      throw new UsageError('--store: only with --queue (the folder the workers share)');
+    return undefined;
+  }
+  for (const [flag, why] of NOT_QUEUEABLE)
+    if (options[flag])
+      throw new UsageError(
+        `--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} cannot be used with --queue: ${why}, so its matrices cannot be factorized apart`,
+      );
+  try {
+    return parseQueueUrl(options.queue).display;
+  } catch (err) {
+    if (err instanceof QueueUrlError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * A `--store` folder is removed once the compressed folder is written: it must be absent, empty, or a
+ * checkpoint folder (holding its run.json), never a shared folder with other files in it.
+ */
+function assertCheckpointFolder(dir: string, out: string): void {
+  const inside = (a: string, b: string) => {
+    const r = relative(resolve(b), a);
+    return r === '' || !(r.startsWith('..') || isAbsolute(r));
+  };
+  // the output folder is replaced whole when it is written: the store may neither be in it nor hold it
+  if (inside(dir, out) || inside(resolve(out), dir))
+    throw new UsageError(`--store ${dir}: must lie apart from --out ${out}`);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  if (names.length > 0 && !names.includes('run.json'))
+    throw new UsageError(
+      `--store ${dir}: holds files and is not a checkpoint folder; name a new folder inside the shared one (it is removed when the run finishes)`,
+    );
+}
+
+/** The model as workers on other machines open it: an asset by name (each fetches it), else an absolute path. */
+function modelForWorkers(model: string): string {
+  return isAssetName(model) && !existsSync(model) ? model : resolve(model);
 }
 
 /**

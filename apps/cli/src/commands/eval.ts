@@ -8,12 +8,14 @@ import {
   type EvalContext,
   type EvalRecord,
   evalBudget,
+  evalRecord,
   evaluate,
   type LayerErrorResult,
   type noisePredictionError,
   type PerplexityResult,
   type sampleAgreement,
   seededTokens,
+  slidingWindows,
   type TaskInputs,
   type WindowProtocol,
 } from '@blastkit/eval';
@@ -26,9 +28,11 @@ import {
   type TextTokenizer,
   type VitModel,
 } from '@blastkit/models';
+import { loadOnnxRuntime, OnnxCausalLm, readOnnxFolder } from '@blastkit/onnx';
 import { openSafetensors, SafetensorsError } from '@blastkit/safetensors';
 import { backendLine, openCliBackend } from '../backends.js';
 import { InterruptedError, UsageError } from '../errors.js';
+import { disposeModel, type LoadedModel, loadModel } from '../io/architecture.js';
 import { type Architecture, loadTokenizer, type OpenedModel, openModel } from '../io/model-input.js';
 
 /** Where evaluation text comes from: a file, the Moby Dick asset, or text sampled from the reference model. */
@@ -47,6 +51,7 @@ export interface EvalCommandOptions {
   stride?: number;
   /** Seed of in-domain sampling and of every seeded input (tokens, images, latents, sampler noise). */
   seed?: number;
+  /** A compute backend (`auto`, `native`, …), or `ort`: `model` is then an exported ONNX folder. */
   backend?: string;
   /** ViT: labelled images, a .safetensors file with `pixel_values` [N, C, S, S] and `labels` [N]. */
   images?: string;
@@ -144,6 +149,7 @@ export async function evaluationTokens(
 
 /** `blastkit eval`: the model's metrics, or its comparison with a reference (dense) model. */
 export async function runEval(options: EvalCommandOptions): Promise<EvalCommandResult> {
+  if (options.backend === 'ort') return runEvalOrt(options);
   const opened = await openModel(options.model, { tokenizer: options.tokenizer });
   let reference: OpenedModel | undefined;
   let backend: Backend | undefined;
@@ -160,6 +166,128 @@ export async function runEval(options: EvalCommandOptions): Promise<EvalCommandR
     await reference?.source.close();
     await backend?.close?.();
   }
+}
+
+/**
+ * `eval --backend ort`: the perplexity of an exported ONNX decoder folder (`blastkit export --onnx`) run by
+ * onnxruntime-node, on the same windows `eval` scores on a blastkit backend — quality measured on the deployed
+ * artefact itself. `--reference` only samples the in-domain text here (on the blastkit backend `auto`), so the
+ * text is the one `eval --text in-domain --reference` scores; KL and agreement need both models on one backend.
+ */
+async function runEvalOrt(options: EvalCommandOptions): Promise<EvalCommandResult> {
+  const info = await readOnnxFolder(options.model).catch((err) => {
+    throw new UsageError(
+      `--backend ort evaluates a folder written by blastkit export --onnx: ${(err as Error).message}`,
+    );
+  });
+  const decoder = info.decoder;
+  if (decoder === undefined)
+    throw new UsageError(
+      `--backend ort measures the perplexity of ${architectureLabels('causal-lm')} folders; ${options.model} is a ${info.entry.name} model`,
+    );
+  for (const [flag, given] of [
+    ['--images', options.images],
+    ['--samples', options.samples],
+    ['--layer-inputs', options.layerInputs],
+    ['--sampler', options.sampler],
+  ] as const)
+    if (given !== undefined) throw new UsageError(`${flag}: not with --backend ort (perplexity only)`);
+  const text = options.text ?? 'moby-dick';
+  if (text === 'in-domain' && options.reference === undefined)
+    throw new UsageError(
+      '--text in-domain with --backend ort samples the text from --reference (the dense model, on the blastkit backend)',
+    );
+  const tokenizerPath = options.tokenizer ?? info.tokenizerPath;
+  if (tokenizerPath === undefined)
+    throw new UsageError(`no tokenizer.json in ${options.model}: perplexity needs one (--tokenizer FILE)`);
+  const tokenizer = await loadTokenizer(tokenizerPath);
+  const seed = options.seed ?? 0;
+  const maxTokens = options.maxTokens ?? 2048;
+  // as `evaluate` starts in-domain sampling: the prefix token, else EOS
+  const prompt = decoder.prefixToken === null ? [decoder.stopTokens[0] ?? 0] : [decoder.prefixToken];
+  let tokens: { source: string; ids: number[] };
+  let referenceName: string | undefined;
+  if (options.reference !== undefined) {
+    const reference = await openModel(options.reference);
+    let backend: Backend | undefined;
+    try {
+      referenceName = reference.description;
+      if (reference.entry !== info.entry)
+        throw new UsageError(
+          `${options.model} is a ${info.entry.name} model, the reference ${reference.description} a ${reference.architecture} one`,
+        );
+      const answered = await openCliBackend('auto');
+      backend = answered.backend;
+      const sampler = (await loadModel(reference, backend)) as LoadedModel & DecoderLm<never>;
+      tokens = await evaluationTokens(text, tokenizer, maxTokens, sampler, seed, prompt);
+      disposeModel(sampler);
+    } catch (err) {
+      throw asCommandError(err, options.signal);
+    } finally {
+      await reference.source.close();
+      await backend?.close?.();
+    }
+  }
+  // the sampler is only used for in-domain text, refused above without a reference
+  else tokens = await evaluationTokens(text, tokenizer, maxTokens, undefined as never, seed, prompt);
+  const window = Math.min(options.window ?? 256, decoder.context);
+  const protocol: WindowProtocol = {
+    window,
+    stride: options.stride ?? Math.floor(window / 2),
+    prefixToken: decoder.prefixToken,
+  };
+  const windows = (() => {
+    try {
+      return slidingWindows(tokens.ids, protocol);
+    } catch (err) {
+      throw asCommandError(err);
+    }
+  })();
+  const ort = await loadOnnxRuntime();
+  options.onBackend?.(
+    `backend ort: onnxruntime-node ${ort.env.versions.node} (CPU execution provider), onnx/${info.file}`,
+  );
+  const lm = await OnnxCausalLm.fromFolder(options.model, { file: info.file });
+  let nll = 0;
+  let count = 0;
+  try {
+    for (const [i, w] of windows.entries()) {
+      if (options.signal?.aborted) throw new InterruptedError('eval: interrupted');
+      const s = await lm.windowNll(w.ids, w.scoredFrom);
+      nll += s.nll;
+      count += s.count;
+      options.onProgress?.('perplexity', i + 1, windows.length);
+    }
+  } finally {
+    await lm.release();
+  }
+  const result: PerplexityResult = {
+    perplexity: Math.exp(nll / count),
+    nll: nll / count,
+    tokens: count,
+    protocol,
+  };
+  const model = `${options.model} (onnx/${info.file}, ${info.dtype})`;
+  const record = evalRecord(
+    'perplexity',
+    { model, reference: null, method: null, budget: null, backend: 'ort' },
+    { ...result, protocol: { ...protocol, text: tokens.source, tokens: tokens.ids.length } },
+  );
+  return {
+    model,
+    architecture: info.entry.name,
+    backend: 'ort',
+    records: [record],
+    notes: [
+      ...(referenceName
+        ? [`--reference ${referenceName}: sampled the in-domain text only (ort measures perplexity)`]
+        : []),
+      'per-layer output error, KL and agreement: not with --backend ort (the graph has no per-layer hooks)',
+    ],
+    text: { source: tokens.source, tokens: tokens.ids.length },
+    protocol,
+    perplexity: result,
+  };
 }
 
 /** Errors of the user's inputs as usage errors, an abort as an interruption. */

@@ -1,5 +1,16 @@
-import { architectureLabels, type LlamaConfig, ModelFormatError } from '@blastkit/models';
-import { BLAST_MIXINGS, type BlastMixing, exportLlamaOnnx, type WeightDtype } from '@blastkit/onnx';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { architectureLabels, ModelFormatError } from '@blastkit/models';
+import {
+  BLAST_MIXINGS,
+  type BlastMixing,
+  exportOnnx,
+  hasOnnxExport,
+  ONNX_EXPORTERS,
+  WEIGHT_DTYPES,
+  type WeightDtype,
+} from '@blastkit/onnx';
 import {
   assertOutputApart,
   normalizePath,
@@ -20,9 +31,15 @@ export interface ExportCommandOptions {
   /** The BLAST reference implementation's blast_llama format (fp16 unless dtype F32); Llama only. */
   reference?: boolean;
   dtype?: 'F16' | 'F32';
-  /** ONNX for onnxruntime / transformers.js (Llama; dense or compressed input, structured layers kept). */
+  /**
+   * ONNX for onnxruntime / transformers.js (every architecture with an exporter in @blastkit/onnx's
+   * `ONNX_EXPORTERS`: Llama, GPT-2, ViT; dense or compressed input, structured layers kept, ROM biases added).
+   */
   onnx?: boolean;
-  /** Weight storage of --onnx: fp32 (default), q8, q4. */
+  /**
+   * Weight storage of --onnx: fp32 (default), fp16, q8, q4. Not `dtype`: that is already --reference's
+   * safetensors dtype.
+   */
   onnxDtype?: WeightDtype;
   /** BLAST mixing formulation of --onnx (see @blastkit/onnx). */
   mixing?: BlastMixing;
@@ -34,6 +51,8 @@ export async function runExport(options: ExportCommandOptions) {
     throw new UsageError('give exactly one of --dense, --reference and --onnx');
   if (options.mixing !== undefined && !BLAST_MIXINGS.includes(options.mixing))
     throw new UsageError(`--mixing must be one of ${BLAST_MIXINGS.join(', ')}`);
+  if (options.onnxDtype !== undefined && !WEIGHT_DTYPES.includes(options.onnxDtype))
+    throw new UsageError(`--onnx-dtype must be one of ${WEIGHT_DTYPES.join(', ')}`);
   const out = normalizePath(options.out);
   const inputs = inputPaths(options.dir);
   try {
@@ -52,29 +71,32 @@ export async function runExport(options: ExportCommandOptions) {
       ...(opened.tokenizerPath ? { copy: [opened.tokenizerPath] } : {}),
     };
     if (options.onnx) {
-      if (!opened.entry.onnx)
+      if (!hasOnnxExport(opened.architecture))
         throw new UsageError(
-          `--onnx exports ${architectureLabels((a) => a.onnx === true)} models only for now; ${opened.description} is ${opened.architecture}`,
+          `--onnx exports ${Object.keys(ONNX_EXPORTERS).join(', ')} models; ${opened.description} is ${opened.architecture}`,
         );
-      if (opened.biases.size > 0)
-        throw new UsageError(
-          `${options.dir} has output biases (ROM's mean compensation), which --onnx does not write`,
-        );
-      const r = await exportLlamaOnnx(
-        out,
-        {
-          // the ONNX exporter's decoder graph: every entry marked `onnx` has a LlamaConfig
-          config: opened.config as LlamaConfig,
-          source: opened.source,
-          replacements: opened.replacements,
-          ...(opened.tokenizerPath ? { tokenizerPath: opened.tokenizerPath } : {}),
-        },
-        {
-          dtype: options.onnxDtype ?? 'fp32',
-          ...(options.mixing ? { mixing: options.mixing } : {}),
-          command: 'export',
-          inputs,
-        },
+      // a ViT folder's own image processor settings go with it (else the exporter writes ViT's defaults)
+      const preprocessor = await readPreprocessor(opened.format, options.dir);
+      const r = await asUsage(() =>
+        exportOnnx(
+          out,
+          {
+            // the registry's opened model: `config` is the architecture's config, as its exporter takes it
+            architecture: opened.architecture,
+            config: opened.config,
+            source: opened.source,
+            replacements: opened.replacements,
+            biases: opened.biases,
+            ...(opened.tokenizerPath ? { tokenizerPath: opened.tokenizerPath } : {}),
+            ...(preprocessor ? { preprocessor } : {}),
+          },
+          {
+            dtype: options.onnxDtype ?? 'fp32',
+            ...(options.mixing ? { mixing: options.mixing } : {}),
+            command: 'export',
+            inputs,
+          },
+        ),
       );
       return {
         from: options.dir,
@@ -114,5 +136,16 @@ export async function runExport(options: ExportCommandOptions) {
     throw err;
   } finally {
     await opened.source.close();
+  }
+}
+
+/** preprocessor_config.json beside a model folder, where there is one (a ViT's image processor settings). */
+async function readPreprocessor(format: string, dir: string): Promise<Record<string, unknown> | undefined> {
+  const path = join(dir, 'preprocessor_config.json');
+  if (format !== 'hf-folder' || !existsSync(path)) return undefined;
+  try {
+    return JSON.parse(await readFile(path, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`${path}: not JSON (${(err as Error).message})`);
   }
 }

@@ -1,5 +1,6 @@
 import type { Backend, BackendDescription } from '@blastkit/core';
 import { architectureLabels, type DecoderLm, generate, ModelFormatError } from '@blastkit/models';
+import { argmax, loadOnnxRuntime, OnnxCausalLm, readOnnxFolder } from '@blastkit/onnx';
 import { backendLine, openCliBackend } from '../backends.js';
 import { InterruptedError, UsageError } from '../errors.js';
 import { disposeModel, type LoadedModel, loadModel } from '../io/architecture.js';
@@ -12,6 +13,7 @@ export interface GenerateCommandOptions {
   temperature?: number;
   topP?: number;
   seed?: number;
+  /** A compute backend (`auto`, `native`, …), or `ort`: `model` is then an exported ONNX folder. */
   backend?: string;
   tokenizer?: string;
   /** Which backend answered, in one line (for `auto`, also why the ones before it did not). */
@@ -35,12 +37,13 @@ export interface GenerateCommandResult {
   seed: number;
   temperature: number;
   topP: number;
-  /** Parameters of the decoder linears (dense or structured). */
-  linearParameters: number;
+  /** Parameters of the decoder linears (dense or structured); null for an ONNX folder (--backend ort). */
+  linearParameters: number | null;
 }
 
 /** `blastkit generate`: continue a prompt with a (compressed or dense) decoder language model (Llama, GPT-2). */
 export async function runGenerate(options: GenerateCommandOptions): Promise<GenerateCommandResult> {
+  if (options.backend === 'ort') return runGenerateOrt(options);
   const opened = await openModel(options.model, { tokenizer: options.tokenizer });
   let backend: Backend | undefined;
   try {
@@ -114,5 +117,87 @@ export async function runGenerate(options: GenerateCommandOptions): Promise<Gene
   } finally {
     await opened.source.close();
     await backend?.close?.();
+  }
+}
+
+/**
+ * `generate --backend ort`: the exported ONNX folder itself (`blastkit export --onnx`) run by onnxruntime-node on
+ * the CPU, so what is measured is the deployed artefact. Greedy only: sampling is blastkit's own (`generate`),
+ * which runs on its backends.
+ */
+async function runGenerateOrt(options: GenerateCommandOptions): Promise<GenerateCommandResult> {
+  const temperature = options.temperature ?? 0;
+  if (temperature !== 0)
+    throw new UsageError('--backend ort generates greedily: pass --temperature 0 (the default)');
+  const info = await readOnnxFolder(options.model).catch((err) => {
+    throw new UsageError(
+      `--backend ort runs a folder written by blastkit export --onnx: ${(err as Error).message}`,
+    );
+  });
+  const decoder = info.decoder;
+  if (decoder === undefined)
+    throw new UsageError(
+      `generate continues text with a decoder language model (${architectureLabels('causal-lm')}); ${options.model} is a ${info.entry.name} model`,
+    );
+  const tokenizerPath = options.tokenizer ?? info.tokenizerPath;
+  if (tokenizerPath === undefined)
+    throw new UsageError(`model '${options.model}': no tokenizer.json in the folder; pass --tokenizer FILE`);
+  const tokenizer = await loadTokenizer(tokenizerPath);
+  const prompt = tokenizer.encode(options.prompt, { bos: decoder.promptBos });
+  if (prompt.length === 0) throw new UsageError('--prompt: the prompt has no tokens');
+  if (prompt.length > decoder.context)
+    throw new UsageError(
+      `the prompt has ${prompt.length} tokens but the model's context is ${decoder.context}; shorten it`,
+    );
+  const ort = await loadOnnxRuntime();
+  const backendDescription = {
+    name: 'ort',
+    device: 'cpu' as const,
+    engine: `onnxruntime-node ${ort.env.versions.node} (CPU execution provider), onnx/${info.file}`,
+    software: false,
+  };
+  options.onBackend?.(`backend ort: ${backendDescription.engine}`);
+  const lm = await OnnxCausalLm.fromFolder(options.model, { file: info.file });
+  try {
+    const promptText = tokenizer.decode(prompt);
+    const maxTokens = options.maxTokens ?? 128;
+    const stop = new Set(decoder.stopTokens);
+    const start = performance.now();
+    const tokens: number[] = [];
+    let shown = '';
+    let cache = lm.emptyCache();
+    let input = prompt;
+    while (tokens.length < maxTokens && cache.length + input.length <= decoder.context) {
+      if (options.signal?.aborted) throw new InterruptedError('generate: interrupted');
+      const r = await lm.forward(input, cache);
+      cache = r.cache;
+      const next = argmax(r.logits.subarray(r.logits.length - r.vocab));
+      tokens.push(next);
+      const continuation = tokenizer.decode([...prompt, ...tokens]).slice(promptText.length);
+      if (continuation.length > shown.length && !continuation.endsWith('\uFFFD')) {
+        options.onText?.(continuation.slice(shown.length));
+        shown = continuation;
+      }
+      if (stop.has(next)) break;
+      input = [next];
+    }
+    const seconds = (performance.now() - start) / 1000;
+    return {
+      model: options.model,
+      backend: 'ort',
+      backendDescription,
+      prompt: options.prompt,
+      text: tokenizer.decode([...prompt, ...tokens]).slice(promptText.length),
+      tokens,
+      promptTokens: prompt.length,
+      seconds,
+      tokensPerSecond: tokens.length / seconds,
+      seed: options.seed ?? 0,
+      temperature,
+      topP: options.topP ?? 0.9,
+      linearParameters: null,
+    };
+  } finally {
+    await lm.release();
   }
 }

@@ -19,9 +19,17 @@ import { type WeightData, type WeightDtype, weightMatMul } from './quantize.js';
 export const BLAST_MIXINGS = ['matmul', 'mul-reducesum', 'einsum'] as const;
 export type BlastMixing = (typeof BLAST_MIXINGS)[number];
 
+/**
+ * The mixing written when none is asked for. `matmul`: in the `onnx-cpu` bench suite (onnxruntime-node, CPU,
+ * 4096² b = 16 r = 1024) it is the fastest at N = 256 and close at N = 1, where `mul-reducesum` wins; that one
+ * materialises b²·N·r floats, so its memory grows with the prompt and it doubles a prefill's time. Figures in
+ * this package's README (noisy: a shared 2-core machine).
+ */
+export const DEFAULT_BLAST_MIXING: BlastMixing = 'matmul';
+
 /** How linears are written. */
 export interface LinearOptions {
-  /** BLAST mixing formulation (default `matmul`, the fastest measured in onnxruntime-node on CPU). */
+  /** BLAST mixing formulation (default {@link DEFAULT_BLAST_MIXING}). */
   mixing?: BlastMixing;
   /** Storage of the weight matrices (default fp32). */
   dtype?: WeightDtype;
@@ -65,7 +73,7 @@ export function emitLinear(
   const [m] = weight.shape;
   const out = (blocks: string) => reshapeOut(g, blocks, input.lead, m);
   if (weight instanceof BlastMatrix)
-    return out(blast(g, input.x, weight, name, options.mixing ?? 'matmul', dtype));
+    return out(blast(g, input.x, weight, name, options.mixing ?? DEFAULT_BLAST_MIXING, dtype));
   if (weight instanceof BlockDiagonalMatrix) {
     const [b, p, q] = weight.blocks.shape;
     const xt = blocksFirst(g, input.x, b, q);

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ONNX_FILE_NAMES } from '../export/onnx-folder.js';
 import { fromFloat16 } from '../graph/float16.js';
+import type { WeightDtype } from '../layers/quantize.js';
 
 type Ort = typeof import('onnxruntime-node');
 type Session = import('onnxruntime-node').InferenceSession;
@@ -62,7 +64,10 @@ export class OnnxCausalLm {
     return new OnnxCausalLm(o, session, shape);
   }
 
-  /** Opens an exported folder: `onnx/<file>` with the cache sizes from its config.json. */
+  /**
+   * Opens an exported folder: `onnx/<file>` (default: the graph of the dtype its config.json declares) with the
+   * cache sizes from its config.json.
+   */
   static async fromFolder(
     dir: string,
     options: OnnxSessionOptions & { file?: string } = {},
@@ -78,7 +83,10 @@ export class OnnxCausalLm {
     for (const [key, value] of Object.entries(shape))
       if (!(Number.isInteger(value) && value > 0))
         throw new Error(`${join(dir, 'config.json')}: no decoder shape (${key} is ${value}; not a decoder?)`);
-    return OnnxCausalLm.load(join(dir, 'onnx', options.file ?? 'model.onnx'), shape, options);
+    // the graph of the dtype the folder declares, as transformers.js picks it (fp32's model.onnx when none)
+    const dtype = config['transformers.js_config']?.dtype as WeightDtype | undefined;
+    const file = options.file ?? ONNX_FILE_NAMES[dtype ?? 'fp32'] ?? 'model.onnx';
+    return OnnxCausalLm.load(join(dir, 'onnx', file), shape, options);
   }
 
   /** The element type the graph declares for its cache (float16 in an fp16 export, else float32). */
@@ -147,6 +155,27 @@ export class OnnxCausalLm {
       ids = [next];
     }
     return out;
+  }
+
+  /**
+   * One window of a perplexity: `ids` run from an empty cache, and −log p(ids[t+1]) summed over t in
+   * [scoredFrom, ids.length − 1) (log-softmax in float64), with how many were summed. The windows are
+   * @blastkit/eval's `slidingWindows`, so the figure is the one its `perplexity` gives on a blastkit backend.
+   */
+  async windowNll(ids: ArrayLike<number>, scoredFrom = 0): Promise<{ nll: number; count: number }> {
+    const { logits, vocab } = await this.forward(Array.from(ids), this.emptyCache());
+    let nll = 0;
+    let count = 0;
+    for (let t = Math.max(0, scoredFrom); t < ids.length - 1; t++) {
+      const row = logits.subarray(t * vocab, (t + 1) * vocab);
+      let max = Number.NEGATIVE_INFINITY;
+      for (let v = 0; v < vocab; v++) max = Math.max(max, row[v]);
+      let sum = 0;
+      for (let v = 0; v < vocab; v++) sum += Math.exp(row[v] - max);
+      nll += max + Math.log(sum) - row[ids[t + 1]];
+      count++;
+    }
+    return { nll, count };
   }
 
   async release(): Promise<void> {

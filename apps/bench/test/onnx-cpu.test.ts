@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { runSuite, SUITES } from '../src/index.js';
+import type { OnnxCpuResult } from '../src/suites/onnx-cpu.js';
+
+describe('bench suite onnx-cpu (quick)', () => {
+  it('reports speed ratios, folder sizes and perplexity per dtype from one run, and renders them', async () => {
+    const r = (await runSuite('onnx-cpu', { quick: true })) as unknown as OnnxCpuResult;
+    expect(r.suite).toBe('onnx-cpu');
+    expect(JSON.parse(JSON.stringify(r))).toEqual(r);
+    // the ratios are those of the rows beside them
+    for (const ratio of r.modelRatios) {
+      const [d, b] = ['dense', 'blast-50'].map((m) =>
+        r.models.find((x) => x.model === m && x.threads === ratio.threads),
+      );
+      expect(ratio.decodeSpeedup).toBeCloseTo(
+        (b?.decodeTokensPerSecond ?? 0) / (d?.decodeTokensPerSecond ?? 1),
+        2,
+      );
+      expect(ratio.prefillTimeRatio).toBeCloseTo((b?.prefillMs ?? 0) / (d?.prefillMs ?? 1), 2);
+    }
+    expect(new Set(r.layers.map((l) => l.form))).toEqual(
+      new Set(['dense', 'blast-matmul', 'blast-mul-reducesum', 'blast-einsum']),
+    );
+    expect(r.fastestMixing.map((f) => [f.tokens, f.threads])).toEqual([
+      [1, 1],
+      [256, 1],
+    ]);
+    // every dtype of both models was written; each smaller than the one before, BLAST below dense
+    const bytes = (m: string, d: string) =>
+      r.sizes.find((s) => s.model === m && s.dtype === d)?.folderBytes ?? 0;
+    for (const m of ['dense', 'blast-50']) {
+      expect(bytes(m, 'fp16')).toBeLessThan(bytes(m, 'fp32'));
+      expect(bytes(m, 'q8')).toBeLessThan(bytes(m, 'fp16'));
+      expect(bytes(m, 'q4')).toBeLessThan(bytes(m, 'q8'));
+    }
+    expect(bytes('blast-50', 'fp32')).toBeLessThan(bytes('dense', 'fp32'));
+    expect(r.sizes[0]).toMatchObject({ model: 'dense', dtype: 'fp32', vsDenseFp32: 1 });
+    // the fp32 exports' perplexity is the blastkit backend's on the same windows
+    expect(r.perplexity.rows).toHaveLength(8);
+    for (const b of r.perplexity.blastkit) {
+      const onnx = r.perplexity.rows.find((p) => p.model === b.model && p.dtype === 'fp32')?.perplexity ?? 0;
+      expect(Math.abs(onnx - b.perplexity) / b.perplexity).toBeLessThan(1e-3);
+    }
+    expect(r.targets.length).toBe(2 * r.modelRatios.length + r.fastestMixing.length + 2);
+    const section = SUITES['onnx-cpu'].render?.(r as never);
+    expect(section?.markdown).toMatch(/decode speed-up/);
+    expect(section?.markdown).toMatch(/q4 vs dense fp32/);
+    expect(section?.html).toMatch(/^<p>stories15M exported/);
+  }, 120_000);
+});
