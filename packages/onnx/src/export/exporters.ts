@@ -1,4 +1,3 @@
-import type { Gpt2Config, LlamaConfig, VitConfig } from '@blastkit/models';
 import { exportGpt2Onnx } from '../gpt2/gpt2-export.js';
 import { exportVitOnnx } from '../vit/vit-export.js';
 import { exportLlamaOnnx } from './llama-folder.js';
@@ -43,12 +42,11 @@ export async function exportOnnx(
   const tag = (input.config as { modelType?: unknown }).modelType;
   if (tag !== undefined && tag !== architecture)
     throw new Error(`an ONNX export as '${architecture}' was given a '${String(tag)}' config`);
-  switch (architecture) {
-    case 'llama':
-      return exportLlamaOnnx(out, input as OnnxExportInput<LlamaConfig>, options);
-    case 'gpt2':
-      return exportGpt2Onnx(out, input as OnnxExportInput<Gpt2Config>, options);
-    case 'vit':
-      return exportVitOnnx(out, input as OnnxExportInput<VitConfig>, options);
-  }
+  // each exporter reads its own config type: the tag check above is what ties input to exporter
+  const exporter = ONNX_EXPORTERS[architecture] as (
+    out: string,
+    input: OnnxExportInput<unknown>,
+    options: OnnxExportOptions,
+  ) => Promise<OnnxExportResult>;
+  return exporter(out, input, options);
 }
