@@ -1,7 +1,7 @@
 import { type LlamaConfig, llamaConfigToHf } from '@blastkit/models';
 import { buildLlamaGraph } from '../llama/llama-graph.js';
 import {
-  encodeForFolder,
+  buildForFolder,
   type OnnxExportInput,
   type OnnxExportOptions,
   type OnnxExportResult,
@@ -24,20 +24,8 @@ export async function exportLlamaOnnx(
   input: LlamaExportInput,
   options: LlamaExportOptions = {},
 ): Promise<LlamaExportResult> {
-  const dtype = options.dtype ?? 'fp32';
   const c = input.config;
-  const { graph, structured } = await buildLlamaGraph(c, input.source, input.replacements, {
-    dtype,
-    ...(options.mixing ? { mixing: options.mixing } : {}),
-    ...(input.biases ? { biases: input.biases } : {}),
-  });
-  const encoded = encodeForFolder(
-    graph,
-    'llama',
-    { producer: 'blastkit', dtype, structured_linears: String(structured) },
-    dtype,
-    options,
-  );
+  const { encoded, dtype, structured } = await buildForFolder('llama', buildLlamaGraph, input, options);
   return writeOnnxFolder(
     out,
     {

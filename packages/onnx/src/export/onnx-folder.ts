@@ -182,3 +182,35 @@ export function encodeForFolder(
     ...(options.externalDataThreshold !== undefined ? { threshold: options.externalDataThreshold } : {}),
   });
 }
+
+/** What every architecture's graph builder takes besides its config, weights and structures. */
+export interface GraphBuildOptions {
+  dtype: WeightDtype;
+  mixing?: BlastMixing;
+  biases?: ReadonlyMap<string, Tensor>;
+}
+
+/**
+ * Builds `input`'s graph with its architecture's `build` and encodes it for a folder: the part every exporter
+ * shares before it writes its own config files.
+ */
+export async function buildForFolder<Config>(
+  name: string,
+  build: (
+    config: Config,
+    source: TensorSource,
+    replacements: ReadonlyMap<string, StructuredMatrix> | undefined,
+    options: GraphBuildOptions,
+  ) => Promise<{ graph: GraphBuilder; structured: number }>,
+  input: OnnxExportInput<Config>,
+  options: OnnxExportOptions,
+): Promise<{ encoded: EncodedModel; dtype: WeightDtype; structured: number }> {
+  const dtype = options.dtype ?? 'fp32';
+  const { graph, structured } = await build(input.config, input.source, input.replacements, {
+    dtype,
+    ...(options.mixing ? { mixing: options.mixing } : {}),
+    ...(input.biases ? { biases: input.biases } : {}),
+  });
+  const metadata = { producer: 'blastkit', dtype, structured_linears: String(structured) };
+  return { encoded: encodeForFolder(graph, name, metadata, dtype, options), dtype, structured };
+}

@@ -1,6 +1,6 @@
 import type { Gpt2Config } from '@blastkit/models';
 import {
-  encodeForFolder,
+  buildForFolder,
   type OnnxExportInput,
   type OnnxExportOptions,
   type OnnxExportResult,
@@ -42,20 +42,8 @@ export async function exportGpt2Onnx(
   input: OnnxExportInput<Gpt2Config>,
   options: OnnxExportOptions = {},
 ): Promise<OnnxExportResult> {
-  const dtype = options.dtype ?? 'fp32';
   const c = input.config;
-  const { graph, structured } = await buildGpt2Graph(c, input.source, input.replacements, {
-    dtype,
-    ...(options.mixing ? { mixing: options.mixing } : {}),
-    ...(input.biases ? { biases: input.biases } : {}),
-  });
-  const encoded = encodeForFolder(
-    graph,
-    'gpt2',
-    { producer: 'blastkit', dtype, structured_linears: String(structured) },
-    dtype,
-    options,
-  );
+  const { encoded, dtype, structured } = await buildForFolder('gpt2', buildGpt2Graph, input, options);
   return writeOnnxFolder(
     out,
     {

@@ -1,6 +1,6 @@
 import type { VitConfig } from '@blastkit/models';
 import {
-  encodeForFolder,
+  buildForFolder,
   type OnnxExportInput,
   type OnnxExportOptions,
   type OnnxExportResult,
@@ -64,20 +64,8 @@ export async function exportVitOnnx(
   input: VitExportInput,
   options: OnnxExportOptions = {},
 ): Promise<OnnxExportResult> {
-  const dtype = options.dtype ?? 'fp32';
   const c = input.config;
-  const { graph, structured } = await buildVitGraph(c, input.source, input.replacements, {
-    dtype,
-    ...(options.mixing ? { mixing: options.mixing } : {}),
-    ...(input.biases ? { biases: input.biases } : {}),
-  });
-  const encoded = encodeForFolder(
-    graph,
-    'vit',
-    { producer: 'blastkit', dtype, structured_linears: String(structured) },
-    dtype,
-    options,
-  );
+  const { encoded, dtype, structured } = await buildForFolder('vit', buildVitGraph, input, options);
   return writeOnnxFolder(
     out,
     {
