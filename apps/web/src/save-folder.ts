@@ -4,7 +4,12 @@
  */
 
 import type { StructuredMatrix } from '@blastkit/core';
-import { COMPRESSION_FORMAT_VERSION, type CompressionConfig, llamaConfigToHf } from '@blastkit/models';
+import {
+  COMPRESSION_FORMAT_VERSION,
+  type CompressionConfig,
+  describeStructure,
+  llamaConfigToHf,
+} from '@blastkit/models';
 import type { OpenedModel } from './model-files.js';
 import { getFile } from './virtual-files.js';
 import { zipStore } from './zip.js';
@@ -61,23 +66,6 @@ export async function safetensorsBlob(entries: Entry[], metadata: Record<string,
   return new Blob(blobParts);
 }
 
-/** What `compression_config.modules` records of a structure (as blastkit's own saver describes it). */
-function describeModule(m: StructuredMatrix): CompressionConfig['modules'][string] {
-  const t = m.toNamedTensors();
-  switch (m.kind) {
-    case 'blast':
-      return { kind: m.kind, rank: t.B.shape[2], blocks: t.B.shape[0] };
-    case 'low-rank':
-      return { kind: m.kind, rank: t.U.shape[1], blocks: null };
-    case 'monarch':
-      return { kind: m.kind, rank: t.L.shape[2] / t.L.shape[0], blocks: t.L.shape[0] };
-    case 'block-diagonal':
-      return { kind: m.kind, rank: null, blocks: t.blocks.shape[0] };
-    default:
-      return { kind: m.kind, rank: null, blocks: null };
-  }
-}
-
 /** The compressed model's folder as a zip: config.json, model.safetensors and the tokenizer beside them. */
 export async function compressedFolderZip(
   opened: OpenedModel,
@@ -99,7 +87,7 @@ export async function compressedFolderZip(
     }
     for (const [part, t] of Object.entries(structured.toNamedTensors()))
       entries.push({ name: `${module}.${part}`, shape: t.shape, load: async () => t.data });
-    modules[module] = describeModule(structured);
+    modules[module] = describeStructure(structured);
   }
   const config = {
     ...llamaConfigToHf(opened.config),

@@ -27,6 +27,7 @@ export { saveReferenceBlastLlama } from './compress/reference-format.js';
 export {
   COMPRESSION_FORMAT_VERSION,
   type CompressionConfig,
+  describeStructure,
   type OpenedFolder,
   type OpenedLlama,
   openCompressedFolder,

@@ -516,9 +516,12 @@ function assertCheckpointFolder(dir: string, out: string): void {
   } catch {
     return;
   }
-  if (names.length > 0 && !names.includes('run.json'))
+  // the run removes the store when it finishes: only a folder a run made (its run.json) may be reused
+  if (!names.includes('run.json'))
     throw new UsageError(
-      `--store ${dir}: holds files and is not a checkpoint folder; name a new folder inside the shared one (it is removed when the run finishes)`,
+      names.length > 0
+        ? `--store ${dir}: holds files and is not a checkpoint folder; name a new folder inside the shared one (it is removed when the run finishes)`
+        : `--store ${dir}: an empty folder no run made; name a new folder inside the shared one (it is removed when the run finishes)`,
     );
 }
 

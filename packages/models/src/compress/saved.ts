@@ -65,7 +65,7 @@ export async function saveCompressedFolder(
       continue;
     }
     for (const [part, t] of Object.entries(structured.toNamedTensors())) tensors[`${module}.${part}`] = t;
-    modules[module] = describe(structured);
+    modules[module] = describeStructure(structured);
     const bias = biases.get(module);
     if (bias !== undefined) {
       const own = names.has(`${module}.bias`) ? await source.readTensor(`${module}.bias`) : undefined;
@@ -195,7 +195,8 @@ class KeptSource implements TensorSource {
   }
 }
 
-function describe(m: StructuredMatrix): CompressionConfig['modules'][string] {
+/** What `compression_config.modules` records of a structure: its kind, rank and block count. */
+export function describeStructure(m: StructuredMatrix): CompressionConfig['modules'][string] {
   const t = m.toNamedTensors();
   switch (m.kind) {
     case 'blast':
