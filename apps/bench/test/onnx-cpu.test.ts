@@ -8,8 +8,9 @@ describe('bench suite onnx-cpu (quick)', () => {
     expect(r.suite).toBe('onnx-cpu');
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);
     // the ratios are those of the rows beside them
+    expect(r.modelRatios.map((x) => x.model)).toEqual(['blast-50', 'blast-50-b4']);
     for (const ratio of r.modelRatios) {
-      const [d, b] = ['dense', 'blast-50'].map((m) =>
+      const [d, b] = ['dense', ratio.model].map((m) =>
         r.models.find((x) => x.model === m && x.threads === ratio.threads),
       );
       expect(ratio.decodeSpeedup).toBeCloseTo(
@@ -19,8 +20,19 @@ describe('bench suite onnx-cpu (quick)', () => {
       expect(ratio.prefillTimeRatio).toBeCloseTo((b?.prefillMs ?? 0) / (d?.prefillMs ?? 1), 2);
     }
     expect(new Set(r.layers.map((l) => l.form))).toEqual(
-      new Set(['dense', 'blast-matmul', 'blast-mul-reducesum', 'blast-einsum']),
+      new Set(['dense', 'blast-matmul', 'blast-mul-reducesum', 'blast-einsum', 'blast-by-length']),
     );
+    // the profiler found the 42 decoder linears and the head in both phases, inside the measured totals
+    expect(r.ceilings.map((c) => c.phase)).toEqual(['decode', 'prefill']);
+    for (const c of r.ceilings) {
+      expect(c.linearMs).toBeGreaterThan(0);
+      expect(c.headMs).toBeGreaterThan(0);
+      expect(c.linearShare).toBeCloseTo(c.linearMs / c.totalMs, 2);
+      expect(c.atHalfCost).toBeCloseTo(
+        c.phase === 'decode' ? 1 / (1 - c.linearShare / 2) : 1 - c.linearShare / 2,
+        2,
+      );
+    }
     expect(r.fastestMixing.map((f) => [f.tokens, f.threads])).toEqual([
       [1, 1],
       [256, 1],
@@ -41,10 +53,11 @@ describe('bench suite onnx-cpu (quick)', () => {
       const onnx = r.perplexity.rows.find((p) => p.model === b.model && p.dtype === 'fp32')?.perplexity ?? 0;
       expect(Math.abs(onnx - b.perplexity) / b.perplexity).toBeLessThan(1e-3);
     }
-    expect(r.targets.length).toBe(2 * r.modelRatios.length + r.fastestMixing.length + 2);
+    expect(r.targets.length).toBe(2 * (r.modelRatios.length / 2) + r.fastestMixing.length + 2);
     const section = SUITES['onnx-cpu'].render?.(r as never);
     expect(section?.markdown).toMatch(/decode speed-up/);
     expect(section?.markdown).toMatch(/q4 vs dense fp32/);
+    expect(section?.markdown).toMatch(/linears share/);
     expect(section?.html).toMatch(/^<p>stories15M exported/);
   }, 120_000);
 });

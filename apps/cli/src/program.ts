@@ -1,4 +1,5 @@
 import { ARCHITECTURES, architectureLabels, COMPRESS_METHODS } from '@blastkit/models';
+import { BLAST_MIXINGS, type BlastMixing, WEIGHT_DTYPES, type WeightDtype } from '@blastkit/onnx';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { formatBenchList, formatBenchResult, runBench, runBenchList } from './commands/bench.js';
 import { type CompressCommandOptions, formatCompress, runCompress } from './commands/compress.js';
@@ -281,7 +282,14 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
       '--budget <file>',
       'per-module ranks: the JSON of inspect --dry-run --json (replaces --ratio per module)',
     )
-    .option('--allocate', 'spread the --ratio budget over modules by their error curves')
+    .addOption(
+      new Option(
+        '--allocate [how]',
+        'spread the --ratio budget over modules: by their error curves (curves, the default), or by measured output sensitivity (sensitivity: KL on the calibration text with each module alone compressed; decoders, a planning pass that costs one compression)',
+      )
+        .choices(['curves', 'sensitivity'])
+        .preset('curves'),
+    )
     .option('--ratio-pattern <json>', 'per-module ratios by suffix, e.g. \'{"down_proj":0.3}\'', ratioPattern)
     .requiredOption('--out <dir>', 'output folder (config.json + model.safetensors)')
     .option('--resume', 'continue an interrupted run from <out>.checkpoints')
@@ -432,11 +440,11 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
     )
     .addOption(
       new Option('--onnx-dtype <d>', "weights of --onnx (--dtype is --reference's)")
-        .choices(['fp32', 'fp16', 'q8', 'q4'])
+        .choices(WEIGHT_DTYPES)
         .default('fp32'),
     )
     .addOption(
-      new Option('--mixing <m>', 'BLAST mixing of --onnx').choices(['matmul', 'mul-reducesum', 'einsum']),
+      new Option('--mixing <m>', 'BLAST mixing of --onnx (default by-length)').choices(BLAST_MIXINGS),
     )
     .addOption(
       new Option('--dtype <d>', 'storage dtype for --reference').choices(['F16', 'F32']).default('F16'),
@@ -450,8 +458,8 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
           dense?: boolean;
           reference?: boolean;
           onnx?: boolean;
-          onnxDtype: 'fp32' | 'fp16' | 'q8' | 'q4';
-          mixing?: 'matmul' | 'mul-reducesum' | 'einsum';
+          onnxDtype: WeightDtype;
+          mixing?: BlastMixing;
           dtype: 'F16' | 'F32';
           out: string;
           json?: boolean;

@@ -95,7 +95,8 @@ describe('blastkit export --onnx: GPT-2, ViT and ROM biases, checked with onnxru
 
     const half = await exportOnnxCli(at('gpt2-blast'), at('gpt2-onnx-fp16'), ['--onnx-dtype', 'fp16']);
     expect(half.onnx).toMatchObject({ model: 'onnx/model_fp16.onnx', dtype: 'fp16' });
-    expect(half.onnx.bytes).toBeLessThan(0.6 * r.onnx.bytes);
+    // weights halve; the nodes (two paths per BLAST layer) do not, and they are a fifth of this tiny file
+    expect(half.onnx.bytes).toBeLessThan(0.7 * r.onnx.bytes);
     const fp16 = await onnxLogits(at('gpt2-onnx-fp16'), IDS, 'model_fp16.onnx');
     expect(relError(fp16, reference)).toBeLessThan(5e-3);
   }, 60_000);

@@ -85,6 +85,39 @@ describe('blastkit compress', () => {
     expect(resumed.modules.map((m) => m.relativeError)).toEqual(full.modules.map((m) => m.relativeError));
   });
 
+  it('--allocate sensitivity: ranks moved to where the measured KL is, the budget met within 1%, recorded', async () => {
+    const options = {
+      ...compressOptions('allocated'),
+      method: 'svd-llm' as const,
+      calibration: 'random',
+      calibrationTokens: 256,
+      allocate: 'sensitivity' as const,
+    };
+    const r = await runCompress(options);
+    // over every linear (modules the plan keeps dense are not in the report, whose ratio is over the rest)
+    const kept = (await runInspect(join(dir, 'allocated'))).model?.linearParameters ?? 0;
+    const dense = (await runInspect(join(dir, 'tiny'))).model?.linearParameters ?? 1;
+    expect(Math.abs(kept / dense - 0.5)).toBeLessThanOrEqual(0.005);
+    expect(r.allocation).toMatch(
+      /^measured sensitivity \(KL to the dense model on \d+ calibration sequences/,
+    );
+    expect(new Set(r.modules.map((m) => m.rank)).size).toBeGreaterThan(1);
+    const config = JSON.parse(readFileSync(join(dir, 'allocated', 'config.json'), 'utf8'));
+    expect(config.compression_config.allocation).toBe(r.allocation);
+    // deterministic: the same run gives the same bytes
+    await runCompress({ ...options, out: join(dir, 'allocated-again') });
+    expect(readFileSync(join(dir, 'allocated-again', 'model.safetensors'))).toEqual(
+      readFileSync(join(dir, 'allocated', 'model.safetensors')),
+    );
+    await expect(runCompress({ ...options, out: join(dir, 'x'), method: 'block-diag' })).rejects.toThrow(
+      /--allocate sensitivity: --method one of/,
+    );
+    const { calibration: _c, ...noText } = options;
+    await expect(runCompress({ ...noText, method: 'lowrank', out: join(dir, 'x') })).rejects.toThrow(
+      /needs --calibration/,
+    );
+  });
+
   it('--compare on a Llama with a short context: both texts, windows of the whole context, greedy text', async () => {
     // a character-level tokenizer.json for the fixture's 64 ids (it ships none)
     const vocab: Record<string, number> = {};

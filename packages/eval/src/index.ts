@@ -4,6 +4,21 @@
  * noise-prediction error and sample agreement — with the evaluation protocol written into every result, and
  * every result expressible as a JSON record (`evalRecord`).
  */
+
+export {
+  type BudgetAllocation,
+  type CompressToBudgetOptions,
+  type CompressToBudgetResult,
+  compressToBudget,
+  type LoadCandidate,
+  moduleSensitivity,
+  planBySensitivity,
+  RANKED,
+  type SensitivityPlan,
+  type SensitivityPlanOptions,
+  type SensitivityProbe,
+  truncationTail,
+} from './budget.js';
 export {
   calibrationLayout,
   calibrationSequences,

@@ -48,13 +48,14 @@ export {
 } from './layers/linear.js';
 export { WEIGHT_DTYPES, type WeightDtype } from './layers/quantize.js';
 export { buildLlamaGraph, type LlamaGraph, type LlamaGraphOptions } from './llama/llama-graph.js';
-export { DataType, decodeModel, encodeModel, type ModelProto } from './proto/model-proto.js';
+export { DataType, decodeModel, encodeModel, type GraphProto, type ModelProto } from './proto/model-proto.js';
 export { type OnnxFolderInfo, readOnnxFolder } from './runtime/onnx-folder-info.js';
 export {
   argmax,
   loadOnnxRuntime,
   OnnxCausalLm,
   type OnnxDecoderShape,
+  type OnnxKernelTime,
   type OnnxKvCache,
   type OnnxSessionOptions,
 } from './runtime/ort-causal-lm.js';

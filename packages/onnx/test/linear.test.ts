@@ -17,6 +17,7 @@ import {
   GraphBuilder,
   type LinearOptions,
   loadOnnxRuntime,
+  type ModelProto,
 } from '../src/index.js';
 
 const rng = new Rng(7);
@@ -26,20 +27,34 @@ const gaussian = (shape: number[], std = 1) => {
   return t;
 };
 
-/** Runs y = A·x through onnxruntime with x [2, 3, n]; returns y as [6, m] rows. */
-async function runLinear(A: StructuredMatrix, x: Tensor, options: LinearOptions = {}): Promise<Float32Array> {
+/** Runs y = A·x through onnxruntime with x [2, 3, n] (or `lead`); returns y as rows [tokens, m]. */
+async function runLinear(
+  A: StructuredMatrix,
+  x: Tensor,
+  options: LinearOptions = {},
+  leadDims: [number, number] = [2, 3],
+): Promise<Float32Array> {
   const [m, n] = A.shape;
   const g = new GraphBuilder();
-  const input = g.input('x', DataType.FLOAT, [2, 3, n]);
+  // symbolic dims, as the exported models declare them: the graph cannot know the token count in advance
+  const input = g.input('x', DataType.FLOAT, ['batch', 'seq', n]);
   const lead = g.op('Slice', [g.op('Shape', [input]), g.ints([0]), g.ints([2])]);
   const y = emitLinear(g, { x: input, lead }, A, 'layer', options);
-  g.output(y, 'y', DataType.FLOAT, [2, 3, m]);
+  g.output(y, 'y', DataType.FLOAT, ['batch', 'seq', m]);
   const ort = await loadOnnxRuntime();
   const session = await ort.InferenceSession.create(g.encode('linear'));
-  const out = await session.run({ x: new ort.Tensor('float32', x.data, [2, 3, n]) });
-  expect(out.y.dims).toEqual([2, 3, m]);
+  const out = await session.run({ x: new ort.Tensor('float32', x.data, [...leadDims, n]) });
+  expect(out.y.dims).toEqual([...leadDims, m]);
   await session.release();
   return out.y.data as Float32Array;
+}
+
+/** Every node of a graph and of its subgraphs (If branches). */
+function allNodes(graph: ModelProto['graph']): ModelProto['graph']['node'] {
+  return graph.node.flatMap((nd) => [
+    nd,
+    ...(nd.attribute ?? []).flatMap((a) => (a.g ? allNodes(a.g as ModelProto['graph']) : [])),
+  ]);
 }
 
 function expectClose(actual: Float32Array, expected: Float32Array, tol: number) {
@@ -78,6 +93,20 @@ describe('emitLinear: structured layers as standard ONNX ops, run by onnxruntime
       expectClose(await runLinear(A, x, { mixing }), A.apply(x).data, 1e-5);
     });
 
+  it("BLAST 'by-length': the one-token path (decode) and the many-token path agree with A·x, fp32 and q8", async () => {
+    const A = BlastMatrix.random(m, n, 4, 6, rng);
+    const one = gaussian([1, n]);
+    for (const [input, dims] of [
+      [one, [1, 1]],
+      [x, [2, 3]],
+      [x, [1, 6]],
+    ] as [Tensor, [number, number]][]) {
+      const expected = A.apply(input).data;
+      expectClose(await runLinear(A, input, { mixing: 'by-length' }, dims), expected, 1e-5);
+      expectClose(await runLinear(A, input, { mixing: 'by-length', dtype: 'q8' }, dims), expected, 0.03);
+    }
+  });
+
   it('q4 (MatMulNBits) stays within int4 error of a dense layer, and is ~8x smaller', async () => {
     const A = new DenseMatrix(gaussian([m, 64]));
     const x64 = gaussian([6, 64]);
@@ -96,9 +125,14 @@ describe('emitLinear: structured layers as standard ONNX ops, run by onnxruntime
     );
     const model = decodeModel(g.encode('t'));
     expect(model.opset_import).toEqual([{ domain: '', version: 17 }]);
-    expect(new Set(model.graph.node.map((nd) => nd.op_type))).toEqual(
-      new Set(['Shape', 'Slice', 'Reshape', 'Transpose', 'MatMul', 'Concat', 'Identity']),
+    expect(new Set(allNodes(model.graph).map((nd) => nd.op_type))).toEqual(
+      new Set([
+        ...['Shape', 'Slice', 'Reshape', 'Transpose', 'MatMul', 'Concat', 'Identity'],
+        ...['If', 'ReduceProd', 'Equal', 'Mul', 'ReduceSum'],
+      ]),
     );
-    expect(model.graph.initializer.map((t) => t.name)).toEqual(expect.arrayContaining(['l.B', 'l.C', 'l.D']));
+    // both paths of the If read the same three factors: nothing is stored twice
+    const floats = model.graph.initializer.filter((t) => t.data_type === DataType.FLOAT);
+    expect(floats.map((t) => t.name).sort()).toEqual(['l.B', 'l.C', 'l.D']);
   });
 });

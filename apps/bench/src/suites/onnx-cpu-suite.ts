@@ -14,26 +14,50 @@ function renderOnnxCpu(r: OnnxCpuResult): Section {
   const title = 'ONNX exports on onnxruntime-node, CPU (issue 20)';
   const models = table(
     [
+      'model',
       'threads',
       'dense tok/s',
-      'BLAST-50% tok/s',
+      'its tok/s',
       'decode speed-up',
       `dense prefill ms`,
-      'BLAST-50% ms',
+      'its ms',
       'prefill time',
     ],
     r.modelRatios.map((x) => {
+      // older results have one BLAST model and no model field
+      const model = x.model ?? 'blast-50';
       const row = (m: string) => r.models.find((y) => y.model === m && y.threads === x.threads);
       return [
+        model === 'blast-50' ? `BLAST-50% (b = ${r.blastBlocks})` : 'BLAST-50% (b = 4)',
         x.threads,
         row('dense')?.decodeTokensPerSecond ?? '–',
-        row('blast-50')?.decodeTokensPerSecond ?? '–',
+        row(model)?.decodeTokensPerSecond ?? '–',
         times(x.decodeSpeedup),
         row('dense')?.prefillMs ?? '–',
-        row('blast-50')?.prefillMs ?? '–',
+        row(model)?.prefillMs ?? '–',
         times(x.prefillTimeRatio),
       ];
     }),
+  );
+  const ceilings = table(
+    [
+      'phase',
+      'dense linears ms',
+      'head ms',
+      'dense total ms',
+      'linears share',
+      'BLAST at half cost',
+      'linear cost the target needs',
+    ],
+    (r.ceilings ?? []).map((c) => [
+      c.phase === 'decode' ? 'decode (per token)' : 'prefill',
+      c.linearMs,
+      c.headMs,
+      c.totalMs,
+      `${formatNumber(100 * c.linearShare)}%`,
+      times(c.atHalfCost),
+      c.costForTarget <= 0 ? 'none (below 0)' : `${formatNumber(100 * c.costForTarget)}% of dense`,
+    ]),
   );
   const cases = [...new Set(r.layers.map((l) => `${l.tokens}/${l.threads}`))];
   const forms = [...new Set(r.layers.map((l) => l.form))];
@@ -83,12 +107,20 @@ function renderOnnxCpu(r: OnnxCpuResult): Section {
   ];
   const parts = [
     [
-      `stories15M exported (fp32), BLAST-50% against dense, ${r.models[0]?.prefillTokens ?? ''}-token prefill:`,
+      `stories15M exported (fp32), BLAST-50% against dense (b = 4: random factors, speed only), ${r.models[0]?.prefillTokens ?? ''}-token prefill:`,
       models,
     ],
     [`One layer, ${r.layers[0]?.layer ?? ''}, per BLAST mixing formulation (ms per forward):`, layers],
     ['Folder bytes on disk and perplexity per dtype (perplexity reported, not asserted):', quality],
     ['The issue’s targets, as measured in this run:', targets],
+    ...(r.ceilings?.length
+      ? ([
+          [
+            'What the model-level targets can reach: the dense export’s decoder linears, profiled (1 thread):',
+            ceilings,
+          ],
+        ] as const)
+      : []),
   ] as const;
   return {
     title,

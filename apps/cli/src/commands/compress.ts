@@ -10,6 +10,8 @@ import {
   calibrationSequences,
   compareDecoders,
   type LoadedDecoder,
+  planBySensitivity,
+  RANKED,
   seededCalibration,
 } from '@blastkit/eval';
 import { CheckpointMismatchError, DirectoryCheckpointStore } from '@blastkit/factorize/node';
@@ -71,8 +73,12 @@ export interface CompressCommandOptions extends SelectionOptions {
   backend?: string;
   /** Per-module ranks from a plan file (`inspect --dry-run --json`); decides which modules are compressed. */
   budget?: string;
-  /** Allocate ranks across modules to meet `ratio` overall with the least predicted error. */
-  allocate?: boolean;
+  /**
+   * Allocate ranks across modules to meet `ratio` overall with the least predicted error: by the weights' error
+   * curves (`true` or 'curves'), or by measured output sensitivity ('sensitivity': KL to the dense model on
+   * calibration text with each module alone compressed, decoders; a planning pass that costs one compression).
+   */
+  allocate?: boolean | 'curves' | 'sensitivity';
   /** Per-module ratio overrides by suffix (PEFT's rank_pattern, as ratios), e.g. { down_proj: 0.3 }. */
   ratioPattern?: Record<string, number>;
   /**
@@ -137,6 +143,10 @@ export interface CompressCommandResult {
   method: CompressMethod;
   /** The requested ratio (null with a budget file; see linearParameters.ratio for the result). */
   ratio: number | null;
+  /** A budget file's ranks decided the modules ('per-module ranks'). */
+  budget?: string;
+  /** How --allocate spread the ratio over the modules, in words (as compression_config records it). */
+  allocation?: string;
   blocks: number | null;
   seed: number;
   backend: string;
@@ -254,11 +264,42 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       options.method === 'lowrank' || options.method === 'svd-llm' || options.method === 'block-diag'
         ? null
         : (options.blocks ?? 16);
+    const selection = {
+      targetModules: options.targetModules,
+      excludeModules: options.excludeModules,
+      layersToTransform: options.layers,
+    };
+    let allocation = options.allocate ? 'tail-energy curves' : undefined;
+    if (options.allocate === 'sensitivity') {
+      if (!isDecoder(opened))
+        throw new UsageError(
+          `--allocate sensitivity: decoders only (next-token KL), not ${opened.architecture}`,
+        );
+      if (!RANKED.has(options.method))
+        throw new UsageError(
+          `--allocate sensitivity: --method one of ${[...RANKED].join(', ')} (a rank per module), not ${options.method}`,
+        );
+      if (!calibration)
+        throw new UsageError('--allocate sensitivity needs --calibration (the text the KL is measured on)');
+      const planned = await planBySensitivity(opened, {
+        method: options.method,
+        ratio,
+        backend,
+        feed: calibration.feed,
+        selection,
+        ...(options.blocks === undefined ? {} : { blocks: options.blocks }),
+        ...(options.steps === undefined ? {} : { steps: options.steps }),
+        seed,
+        ...(options.covariance ? { covariance: options.covariance } : {}),
+      });
+      ranks = planned.ranks;
+      allocation = `measured sensitivity (KL to the dense model on ${planned.probe.sequences} calibration sequences, ${planned.probe.tokens} tokens, each module alone at its nearest rank; ${planned.plan.how})`;
+    }
     const info = {
       method: options.method,
       ratio: options.ratio ?? null,
       ...(options.budget ? { budget: 'per-module ranks' } : {}),
-      ...(options.allocate ? { allocation: 'tail-energy curves' } : {}),
+      ...(allocation ? { allocation } : {}),
       blocks,
       ...(options.method === 'blast-data' ? { covariance: options.covariance ?? 'full' } : {}),
       seed,
@@ -283,13 +324,9 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       method: options.method,
       ratio,
       ratioPattern: options.ratioPattern,
-      selection: {
-        targetModules: options.targetModules,
-        excludeModules: options.excludeModules,
-        layersToTransform: options.layers,
-      },
+      selection,
       ranks,
-      allocate: options.allocate,
+      allocate: options.allocate === true || options.allocate === 'curves',
       blocks: options.blocks,
       steps: options.steps,
       seed,
@@ -390,7 +427,7 @@ export async function runCompress(options: CompressCommandOptions): Promise<Comp
       method: options.method,
       ratio: options.ratio ?? null,
       ...(options.budget ? { budget: 'per-module ranks' } : {}),
-      ...(options.allocate ? { allocation: 'tail-energy curves' } : {}),
+      ...(allocation ? { allocation } : {}),
       blocks,
       seed,
       backend: backendName,

@@ -4,6 +4,7 @@ import {
   DataType,
   type DataTypeCode,
   encodeModel,
+  type GraphProto,
   type ModelProto,
   type NodeProto,
   type TensorProto,
@@ -81,22 +82,69 @@ export interface ConstantOptions {
  */
 export class GraphBuilder {
   private readonly nodes: NodeProto[] = [];
-  private readonly initializers: TensorProto[] = [];
   private readonly inputs: ValueInfoProto[] = [];
   private readonly outputs: ValueInfoProto[] = [];
-  private readonly usedDomains = new Map<string, number>();
-  private readonly constantCache = new Map<string, string>();
-  private counter = 0;
+  // shared with the builders of this graph's subgraphs (If branches): one namespace, one set of initializers,
+  // so a branch uses the main graph's weights instead of a copy
+  private readonly initializers: TensorProto[];
+  private readonly usedDomains: Map<string, number>;
+  private readonly constantCache: Map<string, string>;
+  private readonly counter: { next: number };
   /** The element type of float activations and weights (FLOAT unless built for fp16). */
   readonly floatType: FloatType;
 
-  constructor(options: GraphBuilderOptions = {}) {
-    this.floatType = options.floatType ?? DataType.FLOAT;
+  constructor(options: GraphBuilderOptions = {}, parent?: GraphBuilder) {
+    this.floatType = parent?.floatType ?? options.floatType ?? DataType.FLOAT;
+    this.initializers = parent?.initializers ?? [];
+    this.usedDomains = parent?.usedDomains ?? new Map();
+    this.constantCache = parent?.constantCache ?? new Map();
+    this.counter = parent?.counter ?? { next: 0 };
   }
 
   /** A new unique value name starting with `hint`. */
   fresh(hint: string): string {
-    return `${hint}_${this.counter++}`;
+    return `${hint}_${this.counter.next++}`;
+  }
+
+  /**
+   * An `If` node: `cond` (a bool scalar) picks which branch runs. Each branch is built on a builder for its
+   * subgraph, may use any value of this graph (weights included: constants made in a branch are stored once, in
+   * the main graph) and returns its `count` results; returns the node's outputs.
+   */
+  ifElse(
+    cond: string,
+    count: number,
+    thenBranch: (g: GraphBuilder) => string[],
+    elseBranch: (g: GraphBuilder) => string[],
+  ): string[] {
+    const branch = (build: (g: GraphBuilder) => string[], name: string): GraphProto => {
+      const sub = new GraphBuilder({}, this);
+      const results = build(sub);
+      if (results.length !== count)
+        throw new Error(`If branch ${name}: ${results.length} results, expected ${count}`);
+      const output = results.map((value) => {
+        // a branch's outputs are values its own nodes make: an outer value passes through an Identity
+        const out = sub.fresh(`${name}_out`);
+        sub.nodes.push(node('Identity', [value], [out], {}, out));
+        return { name: out, type: { tensor_type: { elem_type: this.floatType } } };
+      });
+      return { name, node: sub.nodes, initializer: [], input: [], output };
+    };
+    const base = this.fresh('if');
+    const outputs = Array.from({ length: count }, (_, i) => `${base}_${i}`);
+    this.nodes.push(
+      node(
+        'If',
+        [cond],
+        outputs,
+        {
+          then_branch: { graph: branch(thenBranch, `${base}_then`) },
+          else_branch: { graph: branch(elseBranch, `${base}_else`) },
+        },
+        base,
+      ),
+    );
+    return outputs;
   }
 
   input(name: string, type: DataTypeCode, dims: readonly Dim[]): string {

@@ -8,24 +8,28 @@ import {
   type Tensor,
 } from '@blastkit/core';
 import type { GraphBuilder } from '../graph/graph-builder.js';
-import { type WeightData, type WeightDtype, weightMatMul } from './quantize.js';
+import { dequantized, type WeightData, type WeightDtype, weightMatMul } from './quantize.js';
 
 /**
  * How BLAST's mixing step w_i = Σ_j s_ij ⊙ z_j is written in ONNX (method.md §1, step 2):
  * - `matmul`: for each rank k one b×b matrix, a batched MatMul [r, b, b]·[r, b, N] between two Transposes;
  * - `mul-reducesum`: the reference's broadcast product [b, b, N, r] summed over j (materialises b²·N·r);
- * - `einsum`: `jtk,ijk->itk`, left to the runtime.
+ * - `einsum`: `jtk,ijk->itk`, left to the runtime;
+ * - `by-length`: an `If` on the number of tokens: one token (decode) takes a path with no transposes (the
+ *   block views are Reshapes, mixing by Mul + ReduceSum over [b, b, 1, r], U applied from the left so that
+ *   onnxruntime's single-row GEMM streams the long dimension), more tokens take the `matmul` path with U also
+ *   from the left; both read the same initializers.
  */
-export const BLAST_MIXINGS = ['matmul', 'mul-reducesum', 'einsum'] as const;
+export const BLAST_MIXINGS = ['matmul', 'mul-reducesum', 'einsum', 'by-length'] as const;
 export type BlastMixing = (typeof BLAST_MIXINGS)[number];
 
 /**
- * The mixing written when none is asked for. `matmul`: in the `onnx-cpu` bench suite (onnxruntime-node, CPU,
- * 4096² b = 16 r = 1024) it is the fastest at N = 256 and close at N = 1, where `mul-reducesum` wins; that one
- * materialises b²·N·r floats, so its memory grows with the prompt and it doubles a prefill's time. Figures in
- * this package's README (noisy: a shared 2-core machine).
+ * The mixing written when none is asked for. `by-length`: in the `onnx-cpu` bench suite (onnxruntime-node,
+ * CPU, 4096² b = 16 r = 1024) it is the fastest at N = 1 (its decode path) and ties `matmul` at N = 256 (the
+ * same path but for U); `mul-reducesum` materialises b²·N·r floats, so it cannot serve long prompts. Figures
+ * in this package's README.
  */
-export const DEFAULT_BLAST_MIXING: BlastMixing = 'matmul';
+export const DEFAULT_BLAST_MIXING: BlastMixing = 'by-length';
 
 /** How linears are written. */
 export interface LinearOptions {
@@ -72,8 +76,11 @@ export function emitLinear(
   }
   const [m] = weight.shape;
   const out = (blocks: string) => reshapeOut(g, blocks, input.lead, m);
-  if (weight instanceof BlastMatrix)
-    return out(blast(g, input.x, weight, name, options.mixing ?? DEFAULT_BLAST_MIXING, dtype));
+  if (weight instanceof BlastMatrix) {
+    const mixing = options.mixing ?? DEFAULT_BLAST_MIXING;
+    if (mixing === 'by-length') return blastByLength(g, input, weight, name, dtype);
+    return out(blast(g, input.x, weight, name, mixing, dtype));
+  }
   if (weight instanceof BlockDiagonalMatrix) {
     const [b, p, q] = weight.blocks.shape;
     const xt = blocksFirst(g, input.x, b, q);
@@ -137,6 +144,65 @@ function blast(
   return weightMatMul(g, w, { shape: [b, r, p], data: transposeLast(A.B) }, `${name}.B`, dtype);
 }
 
+/**
+ * BLAST with a path per input length (see {@link BLAST_MIXINGS}): U stored [b, p, r] and applied as U_i·w_i
+ * to w laid out [b, r, T], in both paths.
+ */
+function blastByLength(
+  g: GraphBuilder,
+  input: LinearInput,
+  A: BlastMatrix,
+  name: string,
+  dtype: WeightDtype,
+): string {
+  const [b, p, r] = A.B.shape;
+  const q = A.C.shape[2];
+  const m = b * p;
+  const C = rightWeight(g, { shape: [b, q, r], data: transposeLast(A.C) }, `${name}.C`, dtype);
+  const U = leftWeight(g, { shape: [b, p, r], data: A.B.data }, `${name}.B`, dtype);
+  const D = g.constant(`${name}.D`, [b, b, r], A.D.data);
+  // the D views each path wants, made outside the If so that the runtime folds them once at load
+  const D4 = g.op('Reshape', [D, g.ints([b, b, 1, r])]);
+  const Dp = g.op('Transpose', [D], { perm: [2, 0, 1] });
+  const outShape = g.op('Concat', [input.lead, g.ints([m])], { axis: 0 });
+  const oneToken = g.op('Equal', [g.op('ReduceProd', [input.lead], { keepdims: 0 }), g.ints([1], true)]);
+  const [y] = g.ifElse(
+    oneToken,
+    1,
+    (d) => {
+      const z = d.op('MatMul', [d.op('Reshape', [input.x, d.ints([b, 1, q])]), C]); // [b, 1, r]
+      const w = d.op('ReduceSum', [d.op('Mul', [z, D4]), d.ints([1])], { keepdims: 0 }); // [b, 1, r]
+      const yt = d.op('MatMul', [U, d.op('Reshape', [w, d.ints([b, r, 1])])]); // [b, p, 1]
+      return [d.op('Reshape', [yt, outShape])];
+    },
+    (e) => {
+      const z = e.op('MatMul', [blocksFirst(e, input.x, b, q), C]); // [b, T, r]
+      const wr = e.op('MatMul', [Dp, e.op('Transpose', [z], { perm: [2, 0, 1] })]); // [r, b, T]
+      const yt = e.op('MatMul', [U, e.op('Transpose', [wr], { perm: [1, 0, 2] })]); // [b, p, T]
+      return [e.op('Reshape', [e.op('Transpose', [yt], { perm: [2, 0, 1] }), outShape])];
+    },
+  );
+  return y;
+}
+
+/** A batched constant that multiplies from the right (x·W), stored once for both paths of an `If`. */
+function rightWeight(g: GraphBuilder, w: WeightData, name: string, dtype: WeightDtype): string {
+  return dtype === 'fp32' || dtype === 'fp16' ? g.constant(name, w.shape, w.data) : dequantized(g, w, name);
+}
+
+/** A constant that multiplies from the left (W·x): as stored, or int8 per output row dequantized in the graph. */
+function leftWeight(g: GraphBuilder, w: WeightData, name: string, dtype: WeightDtype): string {
+  if (dtype === 'fp32' || dtype === 'fp16') return g.constant(name, w.shape, w.data);
+  // per output row = per column of the transpose: quantize that, transpose back (constants: folded at load)
+  const [b, p, r] = w.shape;
+  const t = dequantized(
+    g,
+    { shape: [b, r, p], data: transposeLast({ shape: [b, p, r], data: w.data }) },
+    name,
+  );
+  return g.op('Transpose', [t], { perm: [0, 2, 1] });
+}
+
 function monarch(g: GraphBuilder, x: string, A: MonarchMatrix, name: string, dtype: WeightDtype): string {
   const [b, p, br] = A.L.shape;
   const q = A.R.shape[2];
@@ -170,7 +236,7 @@ function transpose2d(t: Tensor): WeightData {
 }
 
 /** [b, x, y] → [b, y, x] data. */
-function transposeLast(t: Tensor): Float32Array {
+function transposeLast(t: { readonly shape: readonly number[]; readonly data: Float32Array }): Float32Array {
   const [b, x, y] = t.shape;
   const out = new Float32Array(b * x * y);
   for (let k = 0; k < b; k++)

@@ -14,7 +14,7 @@ export const DataType = {
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 
 /** `AttributeProto.AttributeType` codes. */
-const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
+const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7 } as const;
 
 /** A TensorProto as protobufjs takes it (snake_case, as in onnx.proto). */
 export interface TensorProto {
@@ -35,6 +35,7 @@ export type AttributeValue =
   | number[]
   | { float: number }
   | { floats: number[] }
+  | { graph: GraphProto }
   | TensorProto;
 
 export interface NodeProto {
@@ -51,9 +52,19 @@ export interface ValueInfoProto {
   type: {
     tensor_type: {
       elem_type: DataTypeCode;
-      shape: { dim: ({ dim_value: number } | { dim_param: string })[] };
+      /** Absent: the rank is not declared (a subgraph's outputs, whose shapes the runtime infers). */
+      shape?: { dim: ({ dim_value: number } | { dim_param: string })[] };
     };
   };
+}
+
+/** A graph: the model's main graph, or the body of a control-flow node (`If`'s branches). */
+export interface GraphProto {
+  name: string;
+  node: NodeProto[];
+  initializer: TensorProto[];
+  input: ValueInfoProto[];
+  output: ValueInfoProto[];
 }
 
 export interface ModelProto {
@@ -61,13 +72,7 @@ export interface ModelProto {
   producer_name: string;
   producer_version: string;
   opset_import: { domain: string; version: number }[];
-  graph: {
-    name: string;
-    node: NodeProto[];
-    initializer: TensorProto[];
-    input: ValueInfoProto[];
-    output: ValueInfoProto[];
-  };
+  graph: GraphProto;
   metadata_props?: { key: string; value: string }[];
 }
 
@@ -104,5 +109,6 @@ export function attribute(name: string, value: AttributeValue): Record<string, u
   if (Array.isArray(value)) return { name, type: AttributeType.INTS, ints: value };
   if ('float' in value) return { name, type: AttributeType.FLOAT, f: value.float };
   if ('floats' in value) return { name, type: AttributeType.FLOATS, floats: value.floats };
+  if ('graph' in value) return { name, type: AttributeType.GRAPH, g: value.graph };
   return { name, type: AttributeType.TENSOR, t: value };
 }

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { ONNX_FILE_NAMES } from '../export/onnx-folder.js';
 import { fromFloat16 } from '../graph/float16.js';
 import type { WeightDtype } from '../layers/quantize.js';
@@ -25,6 +25,23 @@ export function loadOnnxRuntime(): Promise<Ort> {
 export interface OnnxSessionOptions {
   /** Intra-op threads (default: onnxruntime's choice, all cores). */
   threads?: number;
+  /**
+   * onnxruntime's profiler on: every run's kernel times go to `<profilePrefix>_<date>.json` (a path prefix),
+   * written by {@link OnnxCausalLm.endProfiling}, which returns them summed.
+   */
+  profilePrefix?: string;
+}
+
+/** One kernel of a profiled run, as {@link OnnxCausalLm.endProfiling} reads the profiler's file. */
+export interface OnnxKernelTime {
+  /** Which run of the session (0 = the first) the kernel ran in. */
+  run: number;
+  op: string;
+  /** Microseconds. */
+  us: number;
+  /** The shapes of the inputs the profiler lists (initializers it does not) and of the outputs. */
+  inputs: number[][];
+  outputs: number[][];
 }
 
 /** The cache sizes a decoder graph's `past_key_values` inputs need. */
@@ -43,6 +60,7 @@ export class OnnxCausalLm {
     private readonly ort: Ort,
     readonly session: Session,
     readonly shape: OnnxDecoderShape,
+    private readonly profilePrefix?: string,
   ) {}
 
   /** Opens `model` (a path or the bytes of an .onnx file). */
@@ -56,12 +74,13 @@ export class OnnxCausalLm {
       executionProviders: ['cpu'],
       graphOptimizationLevel: 'all' as const,
       ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
+      ...(options.profilePrefix ? { enableProfiling: true, profileFilePrefix: options.profilePrefix } : {}),
     };
     const session =
       typeof model === 'string'
         ? await o.InferenceSession.create(model, sessionOptions)
         : await o.InferenceSession.create(model, sessionOptions);
-    return new OnnxCausalLm(o, session, shape);
+    return new OnnxCausalLm(o, session, shape, options.profilePrefix);
   }
 
   /**
@@ -176,6 +195,40 @@ export class OnnxCausalLm {
       count++;
     }
     return { nll, count };
+  }
+
+  /**
+   * Stops the profiler (a session opened with `profilePrefix`) and returns every kernel it timed, by run. The
+   * profiler's own cost falls mostly on the many small kernels: their times are upper bounds.
+   */
+  async endProfiling(): Promise<OnnxKernelTime[]> {
+    if (!this.profilePrefix) throw new Error('endProfiling: the session was not opened with profilePrefix');
+    this.session.endProfiling();
+    const dir = dirname(this.profilePrefix);
+    const stem = basename(this.profilePrefix);
+    const file = (await readdir(dir)).filter((f) => f.startsWith(`${stem}_`) && f.endsWith('.json')).sort();
+    if (file.length === 0) throw new Error(`endProfiling: no ${this.profilePrefix}_*.json written`);
+    type Event = {
+      cat: string;
+      name: string;
+      ts: number;
+      dur: number;
+      args?: { op_name?: string; input_type_shape?: object[]; output_type_shape?: object[] };
+    };
+    const events = JSON.parse(await readFile(join(dir, file[file.length - 1]), 'utf8')) as Event[];
+    const runs = events
+      .filter((e) => e.cat === 'Session' && e.name === 'model_run')
+      .sort((a, b) => a.ts - b.ts);
+    const shapes = (list: object[] = []) => list.map((x) => Object.values(x)[0] as number[]);
+    return events
+      .filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'))
+      .map((e) => ({
+        run: runs.findIndex((r) => e.ts >= r.ts && e.ts <= r.ts + r.dur),
+        op: e.args?.op_name ?? '',
+        us: e.dur,
+        inputs: shapes(e.args?.input_type_shape),
+        outputs: shapes(e.args?.output_type_shape),
+      }));
   }
 
   async release(): Promise<void> {
