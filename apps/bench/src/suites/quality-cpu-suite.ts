@@ -121,7 +121,7 @@ function renderQualityCpu(r: QualityCpuResult): Section {
 export const QUALITY_CPU_SUITE = defineSuite<QualityCpuResult>({
   name: 'quality-cpu',
   description:
-    'stories15M at 20% and 50% reduction at matched budgets, every structure: perplexity, KL, top-1, after distillation, and a kept-parameters sweep (~45 min)',
+    'stories15M at 20% and 50% reduction at matched budgets, every structure: perplexity, KL, top-1, after distillation, and a kept-parameters sweep (~100 min on 2 cores; stage tfjs-node first: on WebAssembly the distillations take hours)',
   run: async ({ quick, log }) => await (await import('./quality-cpu.js')).runQualityCpu({ quick, log }),
   render: renderQualityCpu,
 });
