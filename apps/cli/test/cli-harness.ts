@@ -21,3 +21,15 @@ export async function runCli(args: string[]): Promise<{ out: string; err: string
   await program.parseAsync(['node', 'blastkit', ...args]);
   return { out, err };
 }
+
+/** Max |a−b| over max |b|: the relative error the ONNX logits checks use (as @blastkit/onnx's tests). */
+export function relError(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) throw new Error(`relError: ${a.length} values against ${b.length}`);
+  let d = 0;
+  let s = 0;
+  for (let i = 0; i < b.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    s = Math.max(s, Math.abs(b[i]));
+  }
+  return d / s;
+}

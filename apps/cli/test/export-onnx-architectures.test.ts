@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCompress } from '../src/index.js';
 import { disposeModel, loadModel } from '../src/io/architecture.js';
 import { openModel } from '../src/io/model-input.js';
-import { modelFixtures, runCli } from './cli-harness.js';
+import { modelFixtures, relError, runCli } from './cli-harness.js';
 
 // `blastkit export --onnx` beyond Llama-from-llama2.c (onnx-export.test.ts): GPT-2 and ViT folders and a Llama
 // folder with ROM's output biases, each checked by running the exported graph in onnxruntime-node against the
@@ -22,17 +22,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-function relError(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let d = 0;
-  let s = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    s = Math.max(s, Math.abs(b[i]));
-  }
-  return d / s;
-}
 
 /** `blastkit export <model> --onnx --out <out> …extra --json`, parsed. */
 async function exportOnnxCli(model: string, out: string, extra: string[] = []) {

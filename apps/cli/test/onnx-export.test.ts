@@ -14,7 +14,7 @@ import {
 import { OnnxCausalLm } from '@blastkit/onnx';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runGenerate } from '../src/index.js';
-import { runCli } from './cli-harness.js';
+import { relError, runCli } from './cli-harness.js';
 
 let dir: string;
 let files: Record<string, string>;
@@ -27,16 +27,6 @@ afterAll(async () => {
 });
 
 const PROMPT = 'Once upon a time';
-
-function relError(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let s = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    s = Math.max(s, Math.abs(b[i]));
-  }
-  return d / s;
-}
 
 /**
  * Exports `model` with --onnx, then checks onnxruntime-node's greedy tokens against `blastkit generate`'s (32

@@ -8,7 +8,7 @@ import {
   type Tensor,
 } from '@blastkit/core';
 import type { GraphBuilder } from '../graph/graph-builder.js';
-import { dequantized, type WeightData, type WeightDtype, weightMatMul } from './quantize.js';
+import { type WeightData, type WeightDtype, weightMatMul, weightValue } from './quantize.js';
 
 /**
  * How BLAST's mixing step w_i = Σ_j s_ij ⊙ z_j is written in ONNX (method.md §1, step 2):
@@ -158,7 +158,8 @@ function blastByLength(
   const [b, p, r] = A.B.shape;
   const q = A.C.shape[2];
   const m = b * p;
-  const C = rightWeight(g, { shape: [b, q, r], data: transposeLast(A.C) }, `${name}.C`, dtype);
+  // one value for both paths of the If (batched factors: q4 stores them as q8)
+  const C = weightValue(g, { shape: [b, q, r], data: transposeLast(A.C) }, `${name}.C`, dtype);
   const U = leftWeight(g, { shape: [b, p, r], data: A.B.data }, `${name}.B`, dtype);
   const D = g.constant(`${name}.D`, [b, b, r], A.D.data);
   // the D views each path wants, made outside the If so that the runtime folds them once at load
@@ -185,20 +186,16 @@ function blastByLength(
   return y;
 }
 
-/** A batched constant that multiplies from the right (x·W), stored once for both paths of an `If`. */
-function rightWeight(g: GraphBuilder, w: WeightData, name: string, dtype: WeightDtype): string {
-  return dtype === 'fp32' || dtype === 'fp16' ? g.constant(name, w.shape, w.data) : dequantized(g, w, name);
-}
-
 /** A constant that multiplies from the left (W·x): as stored, or int8 per output row dequantized in the graph. */
 function leftWeight(g: GraphBuilder, w: WeightData, name: string, dtype: WeightDtype): string {
-  if (dtype === 'fp32' || dtype === 'fp16') return g.constant(name, w.shape, w.data);
+  if (dtype === 'fp32' || dtype === 'fp16') return weightValue(g, w, name, dtype);
   // per output row = per column of the transpose: quantize that, transpose back (constants: folded at load)
   const [b, p, r] = w.shape;
-  const t = dequantized(
+  const t = weightValue(
     g,
     { shape: [b, r, p], data: transposeLast({ shape: [b, p, r], data: w.data }) },
     name,
+    dtype,
   );
   return g.op('Transpose', [t], { perm: [0, 2, 1] });
 }

@@ -28,9 +28,15 @@ export function weightMatMul(
   dtype: WeightDtype,
 ): string {
   if (dtype === 'q4' && w.shape.length === 2) return matMulNBits(g, x, w, name);
-  // fp16: the builder stores float constants as its float type
-  if (dtype === 'fp32' || dtype === 'fp16') return g.op('MatMul', [x, g.constant(name, w.shape, w.data)]);
-  return g.op('MatMul', [x, dequantized(g, w, name)]);
+  return g.op('MatMul', [x, weightValue(g, w, name, dtype)]);
+}
+
+/**
+ * W as a float value of the graph for any dtype but q4's MatMulNBits: the constant itself (fp16: the builder
+ * stores float constants as its float type), or int8 with one scale per output column dequantized in the graph.
+ */
+export function weightValue(g: GraphBuilder, w: WeightData, name: string, dtype: WeightDtype): string {
+  return dtype === 'fp32' || dtype === 'fp16' ? g.constant(name, w.shape, w.data) : dequantized(g, w, name);
 }
 
 /** int8 [..., K, N] with one scale per (batch, output column): Cast then Mul, folded by the runtime. */
