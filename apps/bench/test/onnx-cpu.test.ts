@@ -20,8 +20,31 @@ describe('bench suite onnx-cpu (quick)', () => {
       expect(ratio.prefillTimeRatio).toBeCloseTo((b?.prefillMs ?? 0) / (d?.prefillMs ?? 1), 2);
     }
     expect(new Set(r.layers.map((l) => l.form))).toEqual(
-      new Set(['dense', 'blast-matmul', 'blast-mul-reducesum', 'blast-einsum', 'blast-by-length']),
+      new Set([
+        'dense',
+        'blast-matmul',
+        'blast-mul-reducesum',
+        'blast-einsum',
+        'blast-by-length',
+        'blast-per-block',
+      ]),
     );
+    // every layer row has its evicted-cache and warm time, each against dense's
+    for (const l of r.layers) {
+      expect(l.warmMs).toBeGreaterThan(0);
+      const dense = r.layers.find(
+        (d) => d.form === 'dense' && d.tokens === l.tokens && d.threads === l.threads,
+      );
+      expect(l.warmVsDense).toBeCloseTo((l.warmMs ?? 0) / (dense?.warmMs ?? 1), 2);
+    }
+    // the stack: dense and both decode-capable mixings, ratios against its dense row
+    expect(r.stacks.map((x) => x.form)).toEqual(['dense', 'by-length', 'per-block']);
+    for (const x of r.stacks) {
+      const dense = r.stacks.find((y) => y.form === 'dense' && y.threads === x.threads);
+      expect(x.decodeSpeedup).toBeCloseTo(x.decodeTokensPerSecond / (dense?.decodeTokensPerSecond ?? 1), 2);
+      expect(x.prefillTimeRatio).toBeCloseTo(x.prefillMs / (dense?.prefillMs ?? 1), 2);
+    }
+    expect(r.stackAuto).toEqual([{ width: 256, mixing: expect.stringMatching(/^(by-length|per-block)$/) }]);
     // the profiler found the 42 decoder linears and the head in both phases, inside the measured totals
     expect(r.ceilings.map((c) => c.phase)).toEqual(['decode', 'prefill']);
     for (const c of r.ceilings) {
@@ -53,11 +76,13 @@ describe('bench suite onnx-cpu (quick)', () => {
       const onnx = r.perplexity.rows.find((p) => p.model === b.model && p.dtype === 'fp32')?.perplexity ?? 0;
       expect(Math.abs(onnx - b.perplexity) / b.perplexity).toBeLessThan(1e-3);
     }
-    expect(r.targets.length).toBe(2 * (r.modelRatios.length / 2) + r.fastestMixing.length + 2);
+    // the model and layer targets, the widest stack's two, the two sizes
+    expect(r.targets.length).toBe(2 * (r.modelRatios.length / 2) + r.fastestMixing.length + 2 + 2);
     const section = SUITES['onnx-cpu'].render?.(r as never);
     expect(section?.markdown).toMatch(/decode speed-up/);
     expect(section?.markdown).toMatch(/q4 vs dense fp32/);
     expect(section?.markdown).toMatch(/linears share/);
+    expect(section?.markdown).toMatch(/Where the export pays off/);
     expect(section?.html).toMatch(/^<p>stories15M exported/);
   }, 120_000);
 });

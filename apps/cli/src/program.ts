@@ -444,7 +444,10 @@ export function buildProgram(io: ProgramIo = { out: (s) => process.stdout.write(
         .default('fp32'),
     )
     .addOption(
-      new Option('--mixing <m>', 'BLAST mixing of --onnx (default by-length)').choices(BLAST_MIXINGS),
+      new Option(
+        '--mixing <m>',
+        'BLAST mixing of --onnx (default auto: per-block for large blocks, by-length for small)',
+      ).choices(BLAST_MIXINGS),
     )
     .addOption(
       new Option('--dtype <d>', 'storage dtype for --reference').choices(['F16', 'F32']).default('F16'),

@@ -26,6 +26,14 @@ const CPU_TOKENS = 8;
 /** BLAST at 50% of two layers, as the page and the CLI are both asked for it. */
 const COMPRESSION = { modules: 'q_proj,k_proj', layers: '0', steps: '10', seed: '5' };
 const FACTORED = ['model.layers.0.self_attn.q_proj', 'model.layers.0.self_attn.k_proj'];
+/**
+ * The compressed folder's ONNX exports the page runs: BLAST's two forms with an `If` on the token count,
+ * `by-length` (what `auto` writes for stories15M's small blocks) and `per-block` (what it writes for large ones).
+ */
+const BLAST_ONNX = [
+  { name: 'onnx-blast', mixing: 'by-length' },
+  { name: 'onnx-blast-per-block', mixing: 'per-block' },
+] as const;
 
 /** The raw bytes of every tensor of a safetensors file. */
 async function tensorBytes(path: string): Promise<Map<string, Buffer>> {
@@ -86,8 +94,11 @@ describe('blastkit web in headless Chromium', () => {
    */
   let comparison: Promise<PageComparison> = Promise.reject(new Error('setup failed'));
   let onnxExport: Promise<unknown> = Promise.reject(new Error('setup failed'));
+  /** The compressed folder exported to ONNX in both If-based BLAST forms, and its greedy tokens on blastkit. */
+  let blastExports: Promise<number[]> = Promise.reject(new Error('setup failed'));
   comparison.catch(() => {});
   onnxExport.catch(() => {});
+  blastExports.catch(() => {});
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'blastkit-web-test-'));
@@ -116,14 +127,35 @@ describe('blastkit web in headless Chromium', () => {
       '--quiet',
     ]).then(() => expectedComparison(EVAL_TEXT, cliDir));
     onnxExport = runCli(['export', 'stories15M', '--onnx', '--out', join(work, 'onnx'), '--json']);
+    blastExports = comparison.then(async () => {
+      const exported = BLAST_ONNX.map(({ name, mixing }) =>
+        runCli(['export', cliDir, '--onnx', '--out', join(work, name), '--mixing', mixing, '--json']),
+      );
+      const generated = runCli([
+        ...['generate', cliDir, '--prompt', PROMPT, '--max-tokens', String(TOKENS)],
+        ...['--temperature', '0', '--backend', 'cpu', '--json'],
+      ]);
+      // both exports keep the two BLAST layers structured (`modules`), so the page runs BLAST, not dense
+      for (const out of await Promise.all(exported)) {
+        const { modules } = JSON.parse(out);
+        if (modules !== FACTORED.length)
+          throw new Error(`an export kept ${modules} layers structured, expected ${FACTORED.length}`);
+      }
+      return JSON.parse(await generated).tokens as number[];
+    });
     // handled where they are awaited; these only keep an early failure from being an unhandled rejection
     comparison.catch(() => {});
     onnxExport.catch(() => {});
+    blastExports.catch(() => {});
     // every piece is kept as soon as it exists, and every piece is waited for (allSettled), so that afterAll
     // closes the browser and the server even when another piece failed
     const settled = await Promise.allSettled([
       // the ONNX export is served at /models/onnx/ (the folder is written while the app builds)
-      serveBuiltApp({ BLASTKIT_WEB_MODELS: `onnx=${join(work, 'onnx')}` }).then((a) => {
+      serveBuiltApp({
+        BLASTKIT_WEB_MODELS: ['onnx', ...BLAST_ONNX.map((b) => b.name)]
+          .map((name) => `${name}=${join(work, name)}`)
+          .join(','),
+      }).then((a) => {
         app = a;
       }),
       launchChromium().then((b) => {
@@ -155,7 +187,7 @@ describe('blastkit web in headless Chromium', () => {
     } finally {
       await browser?.close();
       await app?.close();
-      await Promise.allSettled([comparison, onnxExport]);
+      await Promise.allSettled([comparison, onnxExport, blastExports]);
       if (work) await rm(work, { recursive: true, force: true });
     }
   });
@@ -375,5 +407,23 @@ describe('blastkit web in headless Chromium', () => {
     expect(elsewhere).toEqual([]);
     expect(errors).toEqual([]);
     await page.close();
+  });
+  it("runs the compressed model exported with BLAST kept structured on onnxruntime-web, to blastkit's greedy tokens", async () => {
+    if (!app || !browser) throw new Error('setup failed');
+    const tokens = await blastExports;
+    for (const { name } of BLAST_ONNX) {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      const errors: string[] = [];
+      page.on('pageerror', (err) => errors.push(err.message));
+      await page.goto(`${app.url}?model=models/${name}/&backend=cpu`);
+      await waitForState(page, ['ready']);
+      expect(await page.getAttribute('#backend-status', 'data-backend')).toBe('ort-wasm');
+      expect(await page.textContent('#load-status')).toMatch(
+        /^Loaded ONNX export \(model\.onnx, llama\): 6 layers/,
+      );
+      expect(await generateInPage(page, TOKENS), name).toEqual(tokens);
+      expect(errors).toEqual([]);
+      await page.close();
+    }
   });
 });

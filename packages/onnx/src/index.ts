@@ -41,10 +41,12 @@ export {
 export {
   BLAST_MIXINGS,
   type BlastMixing,
+  blastMixingFor,
   DEFAULT_BLAST_MIXING,
   emitLinear,
   type LinearInput,
   type LinearOptions,
+  PER_BLOCK_MIN_ELEMENTS,
 } from './layers/linear.js';
 export { WEIGHT_DTYPES, type WeightDtype } from './layers/quantize.js';
 export { buildLlamaGraph, type LlamaGraph, type LlamaGraphOptions } from './llama/llama-graph.js';

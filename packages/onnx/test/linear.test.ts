@@ -11,13 +11,16 @@ import {
 import { describe, expect, it } from 'vitest';
 import {
   BLAST_MIXINGS,
+  blastMixingFor,
   DataType,
+  DEFAULT_BLAST_MIXING,
   decodeModel,
   emitLinear,
   GraphBuilder,
   type LinearOptions,
   loadOnnxRuntime,
   type ModelProto,
+  PER_BLOCK_MIN_ELEMENTS,
 } from '../src/index.js';
 
 const rng = new Rng(7);
@@ -57,6 +60,16 @@ function allNodes(graph: ModelProto['graph']): ModelProto['graph']['node'] {
   ]);
 }
 
+/** The encoded graph of one linear named `l`. */
+function blastGraph(A: StructuredMatrix, options: LinearOptions = {}): Uint8Array {
+  const [rows, cols] = A.shape;
+  const g = new GraphBuilder();
+  const input = g.input('x', DataType.FLOAT, ['batch', 3, cols]);
+  const lead = g.op('Slice', [g.op('Shape', [input]), g.ints([0]), g.ints([2])]);
+  g.output(emitLinear(g, { x: input, lead }, A, 'l', options), 'y', DataType.FLOAT, ['batch', 3, rows]);
+  return g.encode('t');
+}
+
 function expectClose(actual: Float32Array, expected: Float32Array, tol: number) {
   let worst = 0;
   let scale = 0;
@@ -93,18 +106,42 @@ describe('emitLinear: structured layers as standard ONNX ops, run by onnxruntime
       expectClose(await runLinear(A, x, { mixing }), A.apply(x).data, 1e-5);
     });
 
-  it("BLAST 'by-length': the one-token path (decode) and the many-token path agree with A·x, fp32 and q8", async () => {
-    const A = BlastMatrix.random(m, n, 4, 6, rng);
-    const one = gaussian([1, n]);
-    for (const [input, dims] of [
-      [one, [1, 1]],
-      [x, [2, 3]],
-      [x, [1, 6]],
-    ] as [Tensor, [number, number]][]) {
-      const expected = A.apply(input).data;
-      expectClose(await runLinear(A, input, { mixing: 'by-length' }, dims), expected, 1e-5);
-      expectClose(await runLinear(A, input, { mixing: 'by-length', dtype: 'q8' }, dims), expected, 0.03);
-    }
+  for (const mixing of ['by-length', 'per-block'] as const)
+    it(`BLAST '${mixing}': the one-token path (decode) and the many-token path agree with A·x, fp32, q8 and q4`, async () => {
+      // q4's MatMulNBits blocks run along the input: 64-wide blocks for per-block's 2-D factors
+      const A = BlastMatrix.random(m, 128, 2, 40, rng);
+      const x128 = gaussian([6, 128]);
+      for (const [input, dims] of [
+        [gaussian([1, 128]), [1, 1]],
+        [x128, [2, 3]],
+        [x128, [1, 6]],
+      ] as [Tensor, [number, number]][]) {
+        const expected = A.apply(input).data;
+        expectClose(await runLinear(A, input, { mixing }, dims), expected, 1e-5);
+        expectClose(await runLinear(A, input, { mixing, dtype: 'q8' }, dims), expected, 0.03);
+        expectClose(await runLinear(A, input, { mixing, dtype: 'q4' }, dims), expected, 0.2);
+      }
+    });
+
+  it("BLAST 'per-block' stores each block's factors as a 2-D weight of its own (what onnxruntime prepacks)", () => {
+    const model = decodeModel(blastGraph(BlastMatrix.random(m, n, 4, 6, rng), { mixing: 'per-block' }));
+    const floats = model.graph.initializer.filter((t) => t.data_type === DataType.FLOAT);
+    const blocks = floats.filter((t) => /^l\.[BC]\.\d+$/.test(t.name));
+    expect(blocks).toHaveLength(8);
+    expect(blocks.every((t) => t.dims.length === 2)).toBe(true);
+    expect(floats.map((t) => t.name).filter((name) => !blocks.some((b) => b.name === name))).toEqual(['l.D']);
+  });
+
+  it("'auto' (the default) writes large blocks per block and small ones batched", () => {
+    expect(DEFAULT_BLAST_MIXING).toBe('auto');
+    // blocks 512 × 256 (p·r = the threshold); stories15M's 288 at b = 16: 18 × 69
+    const large = BlastMatrix.random(1024, 1024, 2, 256, rng);
+    const small = BlastMatrix.random(288, 288, 16, 69, rng);
+    expect(blastMixingFor(large)).toBe('per-block');
+    expect(blastMixingFor(small)).toBe('by-length');
+    expect(blastMixingFor(BlastMatrix.random(1024, 1024, 2, 255, rng))).toBe('by-length');
+    expect(blastMixingFor(large, 'matmul')).toBe('matmul');
+    expect(512 * 256).toBe(PER_BLOCK_MIN_ELEMENTS);
   });
 
   it('q4 (MatMulNBits) stays within int4 error of a dense layer, and is ~8x smaller', async () => {
@@ -114,16 +151,7 @@ describe('emitLinear: structured layers as standard ONNX ops, run by onnxruntime
   });
 
   it('writes a model protobufjs reads back with the same nodes and only standard ops for fp32', () => {
-    const g = new GraphBuilder();
-    const input = g.input('x', DataType.FLOAT, ['batch', 3, n]);
-    const lead = g.op('Slice', [g.op('Shape', [input]), g.ints([0]), g.ints([2])]);
-    g.output(
-      emitLinear(g, { x: input, lead }, BlastMatrix.random(m, n, 4, 6, rng), 'l'),
-      'y',
-      DataType.FLOAT,
-      ['batch', 3, m],
-    );
-    const model = decodeModel(g.encode('t'));
+    const model = decodeModel(blastGraph(BlastMatrix.random(m, n, 4, 6, rng)));
     expect(model.opset_import).toEqual([{ domain: '', version: 17 }]);
     expect(new Set(allNodes(model.graph).map((nd) => nd.op_type))).toEqual(
       new Set([

@@ -12,7 +12,7 @@ import {
 } from '@blastkit/core';
 import { generate, LlamaModel, openLlamaFolder } from '@blastkit/models';
 import { afterAll, describe, expect, it } from 'vitest';
-import { argmax, exportLlamaOnnx, OnnxCausalLm } from '../src/index.js';
+import { argmax, type BlastMixing, exportLlamaOnnx, OnnxCausalLm } from '../src/index.js';
 
 const fixture = join(import.meta.dirname, '../../models/fixtures/tiny-llama');
 const work = mkdtempSync(join(tmpdir(), 'blastkit-onnx-'));
@@ -33,10 +33,11 @@ async function check(
   name: string,
   replacements: Map<string, StructuredMatrix>,
   biases = new Map<string, Tensor>(),
+  mixing?: BlastMixing,
 ) {
   const opened = await openLlamaFolder(fixture);
   const out = join(work, name);
-  const result = await exportLlamaOnnx(out, { ...opened, replacements, biases });
+  const result = await exportLlamaOnnx(out, { ...opened, replacements, biases }, mixing ? { mixing } : {});
   expect(result.structured).toBe([...replacements.values()].length);
   const be = new CpuBackend();
   const model = await LlamaModel.load(opened.source, opened.config, { backend: be, replacements, biases });
@@ -80,6 +81,15 @@ describe('a Llama exported to ONNX (tiny fixture: GQA, untied head), run by onnx
       ],
     ]);
     await check('structured', r);
+  });
+
+  it("BLAST written per block (what 'auto' writes for large blocks): prefill, cache and greedy decode match", async () => {
+    const rng = new Rng(5);
+    const r = new Map<string, StructuredMatrix>([
+      ['model.layers.0.self_attn.q_proj', BlastMatrix.random(32, 32, 4, 6, rng, 0.3)],
+      ['model.layers.1.mlp.down_proj', BlastMatrix.random(32, 64, 2, 12, rng, 0.3)],
+    ]);
+    await check('per-block', r, new Map(), 'per-block');
   });
 
   it("ROM's output biases are added after their linears", async () => {

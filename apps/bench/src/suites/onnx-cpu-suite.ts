@@ -62,7 +62,7 @@ function renderOnnxCpu(r: OnnxCpuResult): Section {
   const cases = [...new Set(r.layers.map((l) => `${l.tokens}/${l.threads}`))];
   const forms = [...new Set(r.layers.map((l) => l.form))];
   const layers = table(
-    ['N', 'threads', ...forms.map((f) => `${f} ms`), 'fastest BLAST vs dense'],
+    ['N', 'threads', ...forms.map((f) => `${f} ms`), 'fastest BLAST vs dense', 'warm: fastest vs dense'],
     cases.map((c) => {
       const [tokens, threads] = c.split('/').map(Number);
       const rows = r.layers.filter((l) => l.tokens === tokens && l.threads === threads);
@@ -72,6 +72,38 @@ function renderOnnxCpu(r: OnnxCpuResult): Section {
         threads,
         ...forms.map((f) => rows.find((l) => l.form === f)?.ms ?? '–'),
         best ? `${best.mixing} ${times(best.vsDense)}` : '–',
+        best?.warmMixing ? `${best.warmMixing} ${times(best.warmVsDense)}` : '–',
+      ];
+    }),
+  );
+  const stackCases = [...new Set((r.stacks ?? []).map((x) => `${x.width}/${x.threads}`))];
+  const stacks = table(
+    [
+      'decoder layer',
+      'b',
+      'threads',
+      'dense tok/s',
+      'by-length tok/s',
+      'per-block tok/s',
+      'decode speed-up (default)',
+      'dense prefill ms',
+      'prefill time (default)',
+    ],
+    stackCases.map((c) => {
+      const [width, threads] = c.split('/').map(Number);
+      const rows = r.stacks.filter((x) => x.width === width && x.threads === threads);
+      const form = (f: string) => rows.find((x) => x.form === f);
+      const auto = r.stackAuto.find((a) => a.width === width)?.mixing ?? '';
+      return [
+        rows[0].stack,
+        rows[0].blocks,
+        threads,
+        form('dense')?.decodeTokensPerSecond ?? '–',
+        form('by-length')?.decodeTokensPerSecond ?? '–',
+        form('per-block')?.decodeTokensPerSecond ?? '–',
+        `${times(form(auto)?.decodeSpeedup)} (${auto})`,
+        form('dense')?.prefillMs ?? '–',
+        `${times(form(auto)?.prefillTimeRatio)} (${auto})`,
       ];
     }),
   );
@@ -110,7 +142,18 @@ function renderOnnxCpu(r: OnnxCpuResult): Section {
       `stories15M exported (fp32), BLAST-50% against dense (b = 4: random factors, speed only), ${r.models[0]?.prefillTokens ?? ''}-token prefill:`,
       models,
     ],
-    [`One layer, ${r.layers[0]?.layer ?? ''}, per BLAST mixing formulation (ms per forward):`, layers],
+    [
+      `One layer, ${r.layers[0]?.layer ?? ''}, per BLAST mixing formulation (ms per forward, caches evicted before each call):`,
+      layers,
+    ],
+    ...(r.stacks?.length
+      ? ([
+          [
+            'Where the export pays off: one Llama decoder layer per width (random weights, vocabulary 256), BLAST-50% against dense, 256-token prefill:',
+            stacks,
+          ],
+        ] as const)
+      : []),
     ['Folder bytes on disk and perplexity per dtype (perplexity reported, not asserted):', quality],
     ['The issue’s targets, as measured in this run:', targets],
     ...(r.ceilings?.length
@@ -138,7 +181,7 @@ function renderOnnxCpu(r: OnnxCpuResult): Section {
 export const ONNX_CPU_SUITE = defineSuite<OnnxCpuResult>({
   name: 'onnx-cpu',
   description:
-    'stories15M exported to ONNX, dense vs BLAST-50%, on onnxruntime-node (1 and 2 threads): decode tok/s, 256-token prefill, folder sizes and perplexity per dtype; 4096² BLAST layer per mixing formulation vs dense MatMul, N = 1 and 256',
+    'stories15M exported to ONNX, dense vs BLAST-50%, on onnxruntime-node (1 and 2 threads): decode tok/s, 256-token prefill, folder sizes and perplexity per dtype; 4096² BLAST layer per mixing formulation vs dense MatMul, N = 1 and 256; one Llama decoder layer at widths 768, 2048 and 4096 dense vs BLAST-50% (~15 min)',
   run: async ({ quick, log }) => await (await import('./onnx-cpu.js')).runOnnxCpu({ quick, log }),
   render: renderOnnxCpu,
 });

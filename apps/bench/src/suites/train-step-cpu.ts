@@ -4,16 +4,10 @@ import {
   DenseMatrix,
   LowRankMatrix,
   MonarchMatrix,
-  Rng,
   type StructuredMatrix,
   Tensor,
 } from '@blastkit/core';
-import {
-  LLAMA_LINEAR_SUFFIXES,
-  type LlamaConfig,
-  llamaWeightShapes,
-  type TensorSource,
-} from '@blastkit/models';
+import { LLAMA_LINEAR_SUFFIXES } from '@blastkit/models';
 import {
   compareStepTimes,
   rankForParameters,
@@ -23,6 +17,7 @@ import {
   TfLlama,
 } from '@blastkit/train';
 import * as tf from '@tensorflow/tfjs-core';
+import { llamaShape, RandomLlamaSource, randomData } from '../random-llama.js';
 import { median, round } from '../timing.js';
 
 export interface TrainStepCpuOptions {
@@ -47,29 +42,6 @@ const STUDENTS: StudentSpec[] = [
   { name: 'blast-b16', kind: 'blast', blocks: 16 },
 ];
 
-function llama(
-  hiddenSize: number,
-  intermediateSize: number,
-  numLayers: number,
-  numHeads: number,
-  vocabSize: number,
-): LlamaConfig {
-  return {
-    modelType: 'llama',
-    hiddenSize,
-    intermediateSize,
-    numLayers,
-    numHeads,
-    numKvHeads: numHeads,
-    headDim: hiddenSize / numHeads,
-    vocabSize,
-    maxPositionEmbeddings: 1024,
-    rmsNormEps: 1e-5,
-    ropeTheta: 10000,
-    tieWordEmbeddings: true,
-  };
-}
-
 /**
  * The models timed. Step time does not depend on the weights' values, so each is random (seeded):
  * - stories15M's exact shapes (width 288, 6 layers, vocabulary 32,000) — the model issue 7's re-training
@@ -80,46 +52,18 @@ function llama(
  *   spend over half its step in the head, which a real 32-layer model does not.)
  */
 const MODELS = [
-  { name: 'stories15M shapes', config: llama(288, 768, 6, 6, 32000), batch: 2, seqLen: 256, repeats: 5 },
+  { name: 'stories15M shapes', config: llamaShape(288, 768, 6, 6, 32000), batch: 2, seqLen: 256, repeats: 5 },
   {
     name: 'Llama-shaped decoder stack',
-    config: llama(2048, 5632, 2, 16, 256),
+    config: llamaShape(2048, 5632, 2, 16, 256),
     batch: 2,
     seqLen: 256,
     repeats: 3,
   },
 ];
-const QUICK_MODELS = [{ name: 'tiny', config: llama(64, 128, 1, 2, 256), batch: 1, seqLen: 16, repeats: 1 }];
-
-/** Seeded N(0, std²) weights with every name and shape of a Llama checkpoint; norms are ones. */
-class RandomLlamaSource implements TensorSource {
-  private readonly shapes: Map<string, number[]>;
-  constructor(
-    config: LlamaConfig,
-    private readonly seed: number,
-  ) {
-    this.shapes = llamaWeightShapes(config);
-  }
-  names() {
-    return [...this.shapes.keys()];
-  }
-  shapeOf(name: string) {
-    const s = this.shapes.get(name);
-    if (!s) throw new Error(`random Llama: no tensor '${name}'`);
-    return s;
-  }
-  async readTensor(name: string) {
-    const shape = this.shapeOf(name);
-    const size = shape.reduce((a, b) => a * b, 1);
-    if (name.endsWith('norm.weight')) return new Tensor(shape, new Float32Array(size).fill(1));
-    return new Tensor(shape, randomData(size, 0.02, this.seed + this.names().indexOf(name)));
-  }
-  async close() {}
-}
-
-function randomData(size: number, std: number, seed: number): Float32Array {
-  return new Rng(seed).fillNormal(new Float32Array(size), std) as Float32Array;
-}
+const QUICK_MODELS = [
+  { name: 'tiny', config: llamaShape(64, 128, 1, 2, 256), batch: 1, seqLen: 16, repeats: 1 },
+];
 
 /** Square layers of the sweep: where a structure starts to pay for itself in a training step. */
 const SWEEP_WIDTHS = [288, 1024, 2048, 4096];

@@ -18,18 +18,42 @@ import { type WeightData, type WeightDtype, weightMatMul, weightValue } from './
  * - `by-length`: an `If` on the number of tokens: one token (decode) takes a path with no transposes (the
  *   block views are Reshapes, mixing by Mul + ReduceSum over [b, b, 1, r], U applied from the left so that
  *   onnxruntime's single-row GEMM streams the long dimension), more tokens take the `matmul` path with U also
- *   from the left; both read the same initializers.
+ *   from the left; both read the same initializers;
+ * - `per-block`: the mixing of `by-length` (an `If` on the token count), but each block's factors are their own
+ *   2-D MatMuls (x_j·V_j and w_i·U_iᵀ): onnxruntime prepacks 2-D constant weights for its GEMM and not batched
+ *   ones, and streams a prepacked weight faster (at 4096², b = 16, one token: 16 MatMuls of 256×1024 take
+ *   0.93 ms against 1.25 ms batched — as fast as one 4096×1024 MatMul). 2b + 8 nodes a linear, so it pays
+ *   where blocks are large. q4 stores every block as MatMulNBits;
+ * - `auto`: `per-block` for a matrix whose block factors hold at least {@link PER_BLOCK_MIN_ELEMENTS} elements
+ *   each, `by-length` for smaller blocks.
  */
-export const BLAST_MIXINGS = ['matmul', 'mul-reducesum', 'einsum', 'by-length'] as const;
+export const BLAST_MIXINGS = ['matmul', 'mul-reducesum', 'einsum', 'by-length', 'per-block', 'auto'] as const;
 export type BlastMixing = (typeof BLAST_MIXINGS)[number];
 
 /**
- * The mixing written when none is asked for. `by-length`: in the `onnx-cpu` bench suite (onnxruntime-node,
- * CPU, 4096² b = 16 r = 1024) it is the fastest at N = 1 (its decode path) and ties `matmul` at N = 256 (the
- * same path but for U); `mul-reducesum` materialises b²·N·r floats, so it cannot serve long prompts. Figures
- * in this package's README.
+ * The mixing written when none is asked for: `auto`. From one Llama decoder layer per width in the `onnx-cpu`
+ * bench suite (onnxruntime-node, CPU, this project's 2-core VM; decode tokens/s against the dense export, 1 / 2
+ * threads): blocks 256 × 993 (width 4096, b = 16) `per-block` 1.63× / 1.68×, `by-length` 1.47× / 1.76×; 128 × 481
+ * (width 2048, b = 16) 1.28× / 1.25× against 1.10× / 1.44×; 192 × 190 (width 768, b = 4) 1.68× / 0.80× against
+ * 1.04× / 1.26×. Per-block wins on one thread; on two, each of its many small MatMuls is split over the pool
+ * and pays the hand-off, which sinks it where blocks are small. `mul-reducesum` materialises b²·N·r floats, so
+ * it cannot serve long prompts.
  */
-export const DEFAULT_BLAST_MIXING: BlastMixing = 'by-length';
+export const DEFAULT_BLAST_MIXING: BlastMixing = 'auto';
+
+/**
+ * Elements of the smaller of a BLAST matrix's two block factors (p·r for U_i, q·r for V_j) from which `auto`
+ * writes each block as its own MatMul: 128K, above the 2048-wide layer's 62K (by-length ahead on two threads by
+ * more than per-block on one) and below the 4096-wide one's 254K (per-block ahead on balance).
+ */
+export const PER_BLOCK_MIN_ELEMENTS = 131072;
+
+/** The concrete mixing `auto` (or an explicit choice) comes to for one BLAST matrix. */
+export function blastMixingFor(A: BlastMatrix, mixing: BlastMixing = DEFAULT_BLAST_MIXING): BlastMixing {
+  if (mixing !== 'auto') return mixing;
+  const { p, q, r } = blastDims(A);
+  return Math.min(p, q) * r >= PER_BLOCK_MIN_ELEMENTS ? 'per-block' : 'by-length';
+}
 
 /** How linears are written. */
 export interface LinearOptions {
@@ -77,8 +101,9 @@ export function emitLinear(
   const [m] = weight.shape;
   const out = (blocks: string) => reshapeOut(g, blocks, input.lead, m);
   if (weight instanceof BlastMatrix) {
-    const mixing = options.mixing ?? DEFAULT_BLAST_MIXING;
+    const mixing = blastMixingFor(weight, options.mixing);
     if (mixing === 'by-length') return blastByLength(g, input, weight, name, dtype);
+    if (mixing === 'per-block') return blastPerBlock(g, input, weight, name, dtype);
     return out(blast(g, input.x, weight, name, mixing, dtype));
   }
   if (weight instanceof BlockDiagonalMatrix) {
@@ -155,9 +180,7 @@ function blastByLength(
   name: string,
   dtype: WeightDtype,
 ): string {
-  const [b, p, r] = A.B.shape;
-  const q = A.C.shape[2];
-  const m = b * p;
+  const { b, p, r, q, m } = blastDims(A);
   // one value for both paths of the If (batched factors: q4 stores them as q8)
   const C = weightValue(g, { shape: [b, q, r], data: transposeLast(A.C) }, `${name}.C`, dtype);
   const U = leftWeight(g, { shape: [b, p, r], data: A.B.data }, `${name}.B`, dtype);
@@ -166,9 +189,8 @@ function blastByLength(
   const D4 = g.op('Reshape', [D, g.ints([b, b, 1, r])]);
   const Dp = g.op('Transpose', [D], { perm: [2, 0, 1] });
   const outShape = g.op('Concat', [input.lead, g.ints([m])], { axis: 0 });
-  const oneToken = g.op('Equal', [g.op('ReduceProd', [input.lead], { keepdims: 0 }), g.ints([1], true)]);
   const [y] = g.ifElse(
-    oneToken,
+    isOneToken(g, input.lead),
     1,
     (d) => {
       const z = d.op('MatMul', [d.op('Reshape', [input.x, d.ints([b, 1, q])]), C]); // [b, 1, r]
@@ -184,6 +206,62 @@ function blastByLength(
     },
   );
   return y;
+}
+
+/** BLAST with every block's factors as a 2-D MatMul and the token count choosing the mixing (see {@link BLAST_MIXINGS}). */
+function blastPerBlock(
+  g: GraphBuilder,
+  input: LinearInput,
+  A: BlastMatrix,
+  name: string,
+  dtype: WeightDtype,
+): string {
+  const { b, r, q, m } = blastDims(A);
+  const ones = g.ints(new Array<number>(b).fill(1));
+  // step 1, z_j = x_j·V_j per block: x [T, b, q] split into b × [T, 1, q], each times C_jᵀ [q, r]
+  const xs = g.opN('Split', [g.op('Reshape', [input.x, g.ints([-1, b, q])]), ones], b, { axis: 1 });
+  const zs = xs.map((xj, j) => weightMatMul(g, xj, blockTransposed(A.C, j), `${name}.C.${j}`, dtype));
+  const z = g.op('Concat', zs, { axis: 1 }); // [T, b, r]
+  // step 2, w_i = Σ_j s_ij ⊙ z_j: one token by Mul + ReduceSum, more by a MatMul per rank (as `by-length`)
+  const D = g.constant(`${name}.D`, [b, b, r], A.D.data);
+  const Dt = g.op('Transpose', [D], { perm: [2, 1, 0] }); // [r, b_j, b_i]
+  const [w] = g.ifElse(
+    isOneToken(g, input.lead),
+    1,
+    (d) => [
+      d.op('ReduceSum', [d.op('Mul', [d.op('Unsqueeze', [z, d.ints([1])]), D]), d.ints([2])], {
+        keepdims: 0,
+      }),
+    ],
+    (e) => {
+      // rank first and back by moving one axis (onnxruntime's fast transposes): [T, b, r] → [r, T, b] → [T, b, r]
+      const wt = e.op('MatMul', [e.op('Transpose', [z], { perm: [2, 0, 1] }), Dt]); // [r, T, b_i]
+      return [e.op('Transpose', [wt], { perm: [1, 2, 0] })];
+    },
+  ); // [T, b, r]
+  // step 3, y_i = U_i w_i per block: w split into b × [T, 1, r], each times U_iᵀ [r, p]
+  const ws = g.opN('Split', [w, ones], b, { axis: 1 });
+  const ys = ws.map((wi, i) => weightMatMul(g, wi, blockTransposed(A.B, i), `${name}.B.${i}`, dtype));
+  const shape = g.op('Concat', [input.lead, g.ints([m])], { axis: 0 });
+  return g.op('Reshape', [g.op('Concat', ys, { axis: 2 }), shape]);
+}
+
+/** A BLAST matrix's sizes: b blocks a side, U_i [p, r], V_j [q, r], m = b·p outputs. */
+function blastDims(A: BlastMatrix) {
+  const [b, p, r] = A.B.shape;
+  return { b, p, r, q: A.C.shape[2], m: b * p };
+}
+
+/** The bool scalar the token-count `If`s test: do the leading dimensions hold exactly one token? */
+function isOneToken(g: GraphBuilder, lead: string): string {
+  return g.op('Equal', [g.op('ReduceProd', [lead], { keepdims: 0 }), g.ints([1], true)]);
+}
+
+/** Block k of a batched [b, x, y] factor, transposed: the 2-D weight [y, x] that multiplies it from the right. */
+function blockTransposed(t: Tensor, k: number): WeightData {
+  const [, x, y] = t.shape;
+  const block = t.data.subarray(k * x * y, (k + 1) * x * y);
+  return { shape: [y, x], data: transposeLast({ shape: [1, x, y], data: block }) };
 }
 
 /** A constant that multiplies from the left (W·x): as stored, or int8 per output row dequantized in the graph. */
