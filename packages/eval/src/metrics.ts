@@ -1,4 +1,4 @@
-import { type CausalLm, logProbabilities } from './causal-lm.js';
+import { type CausalLm, logitsOf, normalise } from './causal-lm.js';
 import { checkAborted } from './stats.js';
 import { slidingWindows, type WindowProtocol } from './windows.js';
 
@@ -63,9 +63,10 @@ export async function perplexity(
   const windows = slidingWindows(tokens, protocol);
   for (const [i, w] of windows.entries()) {
     checkAborted(options.signal);
-    const lp = await logProbabilities(model, w.ids);
+    const logits = await logitsOf(model, w.ids);
     for (let t = w.scoredFrom; t < w.ids.length - 1; t++) {
-      nll -= lp[t * V + w.ids[t + 1]];
+      const row = logits.subarray(t * V, (t + 1) * V);
+      nll -= row[w.ids[t + 1]] - normalise(row).logSum;
       count++;
     }
     options.onWindow?.(i + 1, windows.length);
@@ -89,10 +90,12 @@ export async function compareModels(
     throw new RangeError(`vocabularies differ: ${V} vs ${candidate.config.vocabSize}`);
   const sums: WindowSums[] = [];
   const windows = slidingWindows(tokens, protocol);
+  // exp(p_v − max) of the reference's row: its probabilities for the KL, taken once with its normaliser
+  const exps = new Float64Array(V);
   for (const [i, w] of windows.entries()) {
     checkAborted(options.signal);
-    const p = await logProbabilities(reference, w.ids);
-    const q = await logProbabilities(candidate, w.ids);
+    const p = await logitsOf(reference, w.ids);
+    const q = await logitsOf(candidate, w.ids);
     let nllP = 0;
     let nllQ = 0;
     let kl = 0;
@@ -100,17 +103,17 @@ export async function compareModels(
     let count = 0;
     for (let t = w.scoredFrom; t < w.ids.length - 1; t++) {
       const next = w.ids[t + 1];
-      nllP -= p[t * V + next];
-      nllQ -= q[t * V + next];
-      let argP = 0;
-      let argQ = 0;
-      for (let v = 0; v < V; v++) {
-        const lp = p[t * V + v];
-        kl += Math.exp(lp) * (lp - q[t * V + v]);
-        if (lp > p[t * V + argP]) argP = v;
-        if (q[t * V + v] > q[t * V + argQ]) argQ = v;
-      }
-      if (argP === argQ) agree++;
+      const rowP = p.subarray(t * V, (t + 1) * V);
+      const rowQ = q.subarray(t * V, (t + 1) * V);
+      const np = normalise(rowP, exps);
+      const nq = normalise(rowQ);
+      nllP -= rowP[next] - np.logSum;
+      nllQ -= rowQ[next] - nq.logSum;
+      // KL = Σ_v P_v (log P_v − log Q_v) = Σ_v P_v (p_v − q_v) − (logSum_p − logSum_q), as Σ_v P_v = 1
+      let dot = 0;
+      for (let v = 0; v < V; v++) dot += exps[v] * (rowP[v] - rowQ[v]);
+      kl += dot / np.sum - (np.logSum - nq.logSum);
+      if (np.argmax === nq.argmax) agree++;
       count++;
     }
     sums.push({ tokens: count, nllReference: nllP, nllCandidate: nllQ, kl, agree });

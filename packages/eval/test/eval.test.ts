@@ -9,6 +9,7 @@ import {
   bootstrapComparison,
   compareModels,
   compareModelsOnSequences,
+  logProbabilities,
   perplexity,
   slidingWindows,
   summarizeWindows,
@@ -100,6 +101,20 @@ describe('perplexity and comparison on the tiny Llama', () => {
     expect(other.tokens).toBe(tokens.length - 1);
     expect(other.klDivergence).toBeGreaterThan(1e-4);
     expect(other.reference.perplexity).toBeCloseTo(self.reference.perplexity, 10);
+    // the figures from the definitions, over full log-probability rows: Σ_v P_v (log P_v − log Q_v), argmaxes
+    let kl = 0;
+    let agree = 0;
+    const V = config.vocabSize;
+    for (const w of slidingWindows(tokens, protocol)) {
+      const [p, q] = [await logProbabilities(dense, w.ids), await logProbabilities(small, w.ids)];
+      for (let t = w.scoredFrom; t < w.ids.length - 1; t++) {
+        const [rowP, rowQ] = [p.subarray(t * V, (t + 1) * V), q.subarray(t * V, (t + 1) * V)];
+        for (let v = 0; v < V; v++) kl += Math.exp(rowP[v]) * (rowP[v] - rowQ[v]);
+        if (rowP.indexOf(Math.max(...rowP)) === rowQ.indexOf(Math.max(...rowQ))) agree++;
+      }
+    }
+    expect(other.klDivergence).toBeCloseTo(kl / other.tokens, 12);
+    expect(other.top1Agreement).toBe(agree / other.tokens);
     // per-window sums add up to the totals, and the bootstrap interval brackets the point estimate
     expect(other.windows.length).toBe(3);
     expect(summarizeWindows(other.windows).klDivergence).toBeCloseTo(other.klDivergence, 12);
