@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { cpuKernels, Rng, Tensor } from '@blastkit/core';
 import { randomTensor } from '@blastkit/core/test';
 import { describe, expect, it } from 'vitest';
+import { gramOf } from '../src/baselines/svd-llm.js';
 import { lowRankFactorize, outputErrorOf, rankForRatio, svdLlmFactorize } from '../src/index.js';
 
 interface GoldenCase {
@@ -56,6 +57,19 @@ describe('SVD-LLM (whitened truncated SVD)', () => {
     // and it has a lower output error than the plain SVD of W at the same rank
     const plain = (await lowRankFactorize(W, 6)).toDense();
     expect(outputErrorOf(r.matrix.toDense(), W, X)).toBeLessThan(outputErrorOf(plain, W, X));
+  });
+
+  it('accumulates XᵀX in float64 in token order, to the bit, however it tiles (sizes past its 64 × 128 tiles)', () => {
+    const rng = new Rng(9);
+    const X = randomTensor([300, 150], rng);
+    for (let k = 0; k < X.data.length; k += 7) X.data[k] = 0;
+    const n = 150;
+    const naive = new Float64Array(n * n);
+    for (let t = 0; t < 300; t++)
+      for (let a = 0; a < n; a++)
+        for (let c = 0; c <= a; c++) naive[a * n + c] += X.data[t * n + a] * X.data[t * n + c];
+    for (let a = 0; a < n; a++) for (let c = 0; c < a; c++) naive[c * n + a] = naive[a * n + c];
+    expect(gramOf(X)).toEqual(naive);
   });
 
   it('takes the low-rank parameter rule: k(m + n) with k = ⌊ratio·mn/(m + n)⌋', async () => {

@@ -68,6 +68,32 @@ export async function generate<Cache extends { readonly length: number }>(
   }
 }
 
+/**
+ * The tokens the top-p nucleus is drawn from, unsorted: those with probability ≥ τ for the largest τ among
+ * max/8, max/64, … whose tokens hold more than topP of the mass (the nucleus, a prefix of the tokens by
+ * falling probability, then lies among them), else llama2.c's bound (1 − topP)/(n − 1), below which no token
+ * can be in it. Sorting a few dozen tokens instead of thousands, the nucleus is the same.
+ */
+function nucleusCandidates(probs: Float64Array, topP: number): number[] {
+  const n = probs.length;
+  let max = 0;
+  for (let i = 0; i < n; i++) max = Math.max(max, probs[i]);
+  const floor = (1 - topP) / (n - 1);
+  for (let threshold = max / 8; threshold > floor; threshold /= 8) {
+    let mass = 0;
+    for (let i = 0; i < n; i++) if (probs[i] >= threshold) mass += probs[i];
+    // a margin over rounding: these are summed in index order, the nucleus's prefix in sorted order
+    if (mass > topP + 1e-9) return indicesAtLeast(probs, threshold);
+  }
+  return indicesAtLeast(probs, floor);
+}
+
+function indicesAtLeast(probs: Float64Array, threshold: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < probs.length; i++) if (probs[i] >= threshold) out.push(i);
+  return out;
+}
+
 /** Softmax at a temperature, then top-p truncation (as llama2.c's sample_topp), then one draw. */
 function sample(logits: Float32Array, temperature: number, topP: number, rng: Rng): number {
   const n = logits.length;
@@ -80,11 +106,10 @@ function sample(logits: Float32Array, temperature: number, topP: number, rng: Rn
     sum += probs[i];
   }
   for (let i = 0; i < n; i++) probs[i] /= sum;
-  let candidates = Array.from({ length: n }, (_, i) => i);
+  let candidates: number[];
   if (topP < 1) {
-    // tokens below (1 − topP)/(n − 1) can never be in the nucleus: drop them before sorting
-    const cutoff = (1 - topP) / (n - 1);
-    candidates = candidates.filter((i) => probs[i] >= cutoff).sort((a, b) => probs[b] - probs[a] || a - b);
+    candidates = nucleusCandidates(probs, topP);
+    candidates.sort((a, b) => probs[b] - probs[a] || a - b);
     let mass = 0;
     let keep = candidates.length;
     for (let k = 0; k < candidates.length; k++) {
@@ -95,7 +120,7 @@ function sample(logits: Float32Array, temperature: number, topP: number, rng: Rn
       }
     }
     candidates = candidates.slice(0, keep);
-  }
+  } else candidates = Array.from({ length: n }, (_, i) => i);
   let total = 0;
   for (const i of candidates) total += probs[i];
   const r = rng.uniform() * total;

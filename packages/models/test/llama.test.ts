@@ -3,7 +3,7 @@ import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CpuBackend, DenseMatrix, type Tensor } from '@blastkit/core';
+import { CpuBackend, DenseMatrix, Rng, type Tensor } from '@blastkit/core';
 import { maxRelativeError } from '@blastkit/core/test';
 import { lowRankFactorize } from '@blastkit/factorize';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -128,6 +128,59 @@ describe('Llama adapter against transformers', () => {
       stopToken: -1,
     });
     expect(s1).toEqual(s2);
+  });
+
+  it('top-p sampling draws from the nucleus of the whole vocabulary sorted (llama2.c sample_topp)', async () => {
+    const { config, source } = await openHfLlama(join(fixtures, 'tiny-llama'));
+    const model = await LlamaModel.load(source, config, { backend: be });
+    await source.close();
+    // the definition: softmax at T, every token sorted by falling probability (index on ties), the shortest
+    // prefix holding more than topP, one draw from it with the same seeded stream
+    const reference = async (prompt: number[], temperature: number, topP: number, seed: number) => {
+      const rng = new Rng(seed);
+      const cache = model.newCache();
+      const out: number[] = [];
+      let input = Int32Array.from(prompt);
+      for (let step = 0; step < 24; step++) {
+        const logits = (await be.download(model.forward(input, cache, { lastOnly: true }))).data;
+        const max = Math.max(...logits);
+        const e = Array.from(logits, (l) => Math.exp((l - max) / temperature));
+        const sum = e.reduce((a, b) => a + b, 0);
+        const probs = e.map((x) => x / sum);
+        const order = probs.map((_, i) => i).sort((a, b) => probs[b] - probs[a] || a - b);
+        let keep = order.length;
+        for (let k = 0, mass = 0; k < order.length; k++) {
+          mass += probs[order[k]];
+          if (mass > topP) {
+            keep = k + 1;
+            break;
+          }
+        }
+        const nucleus = order.slice(0, keep);
+        const total = nucleus.reduce((a, i) => a + probs[i], 0);
+        const r = rng.uniform() * total;
+        let next = nucleus[nucleus.length - 1];
+        for (let k = 0, acc = 0; k < nucleus.length; k++) {
+          acc += probs[nucleus[k]];
+          if (r < acc) {
+            next = nucleus[k];
+            break;
+          }
+        }
+        out.push(next);
+        input = Int32Array.of(next);
+      }
+      return out;
+    };
+    for (const [temperature, topP, seed] of [
+      [1, 0.9, 1],
+      [1.5, 0.5, 2],
+      [0.7, 0.99, 3],
+      [2, 0.95, 4],
+    ])
+      expect(
+        await generate(model, [1, 5, 17], { maxTokens: 24, temperature, topP, seed, stopToken: -1 }),
+      ).toEqual(await reference([1, 5, 17], temperature, topP, seed));
   });
 });
 
