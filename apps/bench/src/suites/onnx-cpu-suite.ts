@@ -181,7 +181,7 @@ function renderOnnxCpu(r: OnnxCpuResult): Section {
 export const ONNX_CPU_SUITE = defineSuite<OnnxCpuResult>({
   name: 'onnx-cpu',
   description:
-    'stories15M exported to ONNX, dense vs BLAST-50%, on onnxruntime-node (1 and 2 threads): decode tok/s, 256-token prefill, folder sizes and perplexity per dtype; 4096² BLAST layer per mixing formulation vs dense MatMul, N = 1 and 256; one Llama decoder layer at widths 768, 2048 and 4096 dense vs BLAST-50% (~15 min)',
+    'stories15M exported to ONNX, dense vs BLAST-50%, on onnxruntime-node (1 and 2 threads): decode tok/s, 256-token prefill, folder sizes and perplexity per dtype; 4096² BLAST layer per mixing formulation vs dense MatMul, N = 1 and 256; one Llama decoder layer at widths 768, 2048 and 4096 dense vs BLAST-50% (~8 min)',
   run: async ({ quick, log }) => await (await import('./onnx-cpu.js')).runOnnxCpu({ quick, log }),
   render: renderOnnxCpu,
 });

@@ -175,7 +175,10 @@ export interface OnnxCpuResult {
     warmMixing?: LayerMixing;
     warmVsDense?: number;
   }[];
-  /** Decoder stacks of growing width; `stackAuto` is what the default mixing writes for each width's BLAST. */
+  /**
+   * Decoder stacks of growing width; `stackAuto` is what the default mixing writes for each width's BLAST
+   * matrices (`auto` where they would differ: then neither row is the default).
+   */
   stacks: OnnxStackRow[];
   stackAuto: { width: number; mixing: BlastMixing }[];
   sizes: OnnxSizeRow[];
@@ -308,7 +311,8 @@ interface ExportSpeed {
  * short and a full prefill), a timed prefill of `prompt`, then `decodeSteps` tokens through the KV cache after
  * a 1-token prefill; medians over rounds. One session is alive at a time: onnxruntime's pool threads spin after
  * each run, so a second live session's threads would take the other core of this 2-vCPU machine from the one
- * being timed (dense 4096² at N = 1 took 11 ms on 2 threads against 4.6 on 1 that way, 2.9 alone).
+ * being timed (timed beside four live sessions, dense 4096² at N = 1 took 11.1 ms on 2 threads against 4.6 on
+ * 1; alone, 2.35 against 3.30).
  */
 async function timeExports(
   folders: { name: string; dir: string }[],
@@ -620,18 +624,16 @@ export async function runOnnxCpu(
   };
 }
 
-/** 64 MiB, twice this machine's last-level cache (32 MiB L3). */
-const EVICTOR = new Float32Array(2 ** 24).fill(1);
-
 /**
- * Reads one float per cache line of a buffer twice the size of the last-level cache, so that the next call finds
- * its weights in memory, as a layer inside a model does (the other layers' weights pass through the cache
- * between two calls of one layer). Without it a 34 MB BLAST layer called over and over keeps most of its
- * factors in the 32 MB L3 and a 64 MB dense one cannot (warm: 0.40× dense at N = 1, flushed: 0.58–0.69×).
+ * Reads one float per cache line of `buffer` (64 MiB: twice this machine's 32 MiB L3), so that the next call
+ * finds its weights in memory, as a layer inside a model does (the other layers' weights pass through the cache
+ * between two calls of one layer). Without it a 34 MB BLAST layer called over and over keeps much of its
+ * factors in the L3 and a 64 MB dense one cannot (the committed run, `per-block` at N = 1 on one thread: 0.54×
+ * dense warm, 0.71× evicted).
  */
-function evictCaches(): number {
+function evictCaches(buffer: Float32Array): number {
   let sum = 0;
-  for (let i = 0; i < EVICTOR.length; i += 16) sum += EVICTOR[i];
+  for (let i = 0; i < buffer.length; i += 16) sum += buffer[i];
   return sum;
 }
 
@@ -661,6 +663,7 @@ async function timeLayer(
   const ort = await loadOnnxRuntime();
   const layer = `${size}x${size} b=16 r=${rank}`;
   const rows: OnnxLayerRow[] = [];
+  const evictor = new Float32Array(2 ** 24).fill(1);
   let checksum = 0;
   for (const tokens of [1, 256]) {
     const graphs = forms.map(([form, matrix, mixing]) => {
@@ -687,7 +690,7 @@ async function timeLayer(
           });
           for (let i = 0; i < 3; i++) await session.run(feed);
           for (let i = 0; i < reps; i++) {
-            checksum += evictCaches();
+            checksum += evictCaches(evictor);
             const t = performance.now();
             await session.run(feed);
             times[k].push(performance.now() - t);
@@ -777,7 +780,9 @@ async function timeStacks(
     const source: TensorSource = new RandomLlamaSource(config, 5);
     const modules = LLAMA_LINEAR_SUFFIXES.map((s) => `model.layers.0.${s}`);
     const blast = randomBlast(config, modules, blocks);
-    auto.push({ width, mixing: blastMixingFor(blast.values().next().value as BlastMatrix) });
+    // what the default writes for this layer's seven matrices (`auto` itself where they differ)
+    const chosen = new Set([...blast.values()].map((A) => blastMixingFor(A as BlastMatrix)));
+    auto.push({ width, mixing: chosen.size === 1 ? [...chosen][0] : 'auto' });
     const stack = `width ${width}, MLP ${mlp}, 1 layer`;
     const folders: { name: string; dir: string }[] = [];
     for (const form of forms) {
