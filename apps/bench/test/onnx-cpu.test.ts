@@ -8,7 +8,12 @@ describe('bench suite onnx-cpu (quick)', () => {
     expect(r.suite).toBe('onnx-cpu');
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);
     // the ratios are those of the rows beside them
-    expect(r.modelRatios.map((x) => x.model)).toEqual(['blast-50', 'blast-50-b4']);
+    expect([...new Set(r.modelRatios.map((x) => x.model))]).toEqual([
+      'blast-50',
+      'blast-50-unfused',
+      'blast-50-b4',
+      'blast-50-b4-unfused',
+    ]);
     for (const ratio of r.modelRatios) {
       const [d, b] = ['dense', ratio.model].map((m) =>
         r.models.find((x) => x.model === m && x.threads === ratio.threads),
@@ -77,7 +82,10 @@ describe('bench suite onnx-cpu (quick)', () => {
       expect(Math.abs(onnx - b.perplexity) / b.perplexity).toBeLessThan(1e-3);
     }
     // the model and layer targets, the widest stack's two, the two sizes
-    expect(r.targets.length).toBe(2 * (r.modelRatios.length / 2) + r.fastestMixing.length + 2 + 2);
+    // the model targets (b = 16 and b = 4, per thread count) and layer targets, the widest stack's two,
+    // the two sizes
+    const threadCounts = new Set(r.models.map((x) => x.threads)).size;
+    expect(r.targets.length).toBe(2 * 2 * threadCounts + r.fastestMixing.length + 2 + 2);
     const section = SUITES['onnx-cpu'].render?.(r as never);
     expect(section?.markdown).toMatch(/decode speed-up/);
     expect(section?.markdown).toMatch(/q4 vs dense fp32/);

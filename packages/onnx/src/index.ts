@@ -44,6 +44,7 @@ export {
   blastMixingFor,
   DEFAULT_BLAST_MIXING,
   emitLinear,
+  emitLinearsOfOneInput,
   type LinearInput,
   type LinearOptions,
   PER_BLOCK_MIN_ELEMENTS,

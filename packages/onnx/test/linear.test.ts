@@ -16,6 +16,7 @@ import {
   DEFAULT_BLAST_MIXING,
   decodeModel,
   emitLinear,
+  emitLinearsOfOneInput,
   GraphBuilder,
   type LinearOptions,
   loadOnnxRuntime,
@@ -122,6 +123,41 @@ describe('emitLinear: structured layers as standard ONNX ops, run by onnxruntime
         expectClose(await runLinear(A, input, { mixing, dtype: 'q4' }, dims), expected, 0.2);
       }
     });
+
+  it('BLAST linears on one input share a chain (one x·C, one mixing, one U product) and give each A·x', async () => {
+    const [A1, A2, A3] = [1, 2, 3].map(() => BlastMatrix.random(m, n, 4, 6, rng));
+    const other = BlastMatrix.random(m, n, 4, 5, rng); // another rank: its own chain
+    const dense = new DenseMatrix(gaussian([m, n]));
+    const weights = [A1, dense, A2, other, A3];
+    const names = ['a', 'd', 'b', 'o', 'c'];
+    const build = (options: LinearOptions) => {
+      const g = new GraphBuilder();
+      const input = g.input('x', DataType.FLOAT, ['batch', 'seq', n]);
+      const lead = g.op('Slice', [g.op('Shape', [input]), g.ints([0]), g.ints([2])]);
+      const ys = emitLinearsOfOneInput(g, { x: input, lead }, weights, names, options);
+      for (const [k, y] of ys.entries()) g.output(y, `y${k}`, DataType.FLOAT, ['batch', 'seq', m]);
+      return g.encode('chain');
+    };
+    const floats = decodeModel(build({}))
+      .graph.initializer.filter((t) => t.data_type === DataType.FLOAT)
+      .map((t) => t.name);
+    expect(floats).toEqual(expect.arrayContaining(['a+b+c.C', 'a+b+c.B', 'a+b+c.D', 'o.C', 'd.weight']));
+    expect(floats.some((name) => /^[abc]\./.test(name))).toBe(false);
+    expect(decodeModel(build({ fuse: false })).graph.initializer.map((t) => t.name)).toContain('a.C');
+    const ort = await loadOnnxRuntime();
+    for (const dtype of ['fp32', 'q8'] as const) {
+      const session = await ort.InferenceSession.create(build({ dtype }));
+      for (const [input, dims] of [
+        [gaussian([1, n]), [1, 1]],
+        [x, [2, 3]],
+      ] as [Tensor, [number, number]][]) {
+        const out = await session.run({ x: new ort.Tensor('float32', input.data, [...dims, n]) });
+        for (const [k, A] of weights.entries())
+          expectClose(out[`y${k}`].data as Float32Array, A.apply(input).data, dtype === 'fp32' ? 1e-5 : 0.03);
+      }
+      await session.release();
+    }
+  });
 
   it("BLAST 'per-block' stores each block's factors as a 2-D weight of its own (what onnxruntime prepacks)", () => {
     const model = decodeModel(blastGraph(BlastMatrix.random(m, n, 4, 6, rng), { mixing: 'per-block' }));

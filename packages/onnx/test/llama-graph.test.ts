@@ -12,7 +12,7 @@ import {
 } from '@blastkit/core';
 import { generate, LlamaModel, openLlamaFolder } from '@blastkit/models';
 import { afterAll, describe, expect, it } from 'vitest';
-import { argmax, type BlastMixing, exportLlamaOnnx, OnnxCausalLm } from '../src/index.js';
+import { argmax, type BlastMixing, decodeModel, exportLlamaOnnx, OnnxCausalLm } from '../src/index.js';
 
 const fixture = join(import.meta.dirname, '../../models/fixtures/tiny-llama');
 const work = mkdtempSync(join(tmpdir(), 'blastkit-onnx-'));
@@ -81,6 +81,25 @@ describe('a Llama exported to ONNX (tiny fixture: GQA, untied head), run by onnx
       ],
     ]);
     await check('structured', r);
+  });
+
+  it('BLAST q, k, v and gate, up of one shape share their chains (GQA: k with v), and match', async () => {
+    const rng = new Rng(6);
+    const r = new Map<string, StructuredMatrix>();
+    for (const l of [0, 1]) {
+      r.set(`model.layers.${l}.self_attn.q_proj`, BlastMatrix.random(32, 32, 4, 6, rng, 0.3));
+      r.set(`model.layers.${l}.self_attn.k_proj`, BlastMatrix.random(16, 32, 4, 5, rng, 0.3));
+      r.set(`model.layers.${l}.self_attn.v_proj`, BlastMatrix.random(16, 32, 4, 5, rng, 0.3));
+      r.set(`model.layers.${l}.mlp.gate_proj`, BlastMatrix.random(64, 32, 4, 8, rng, 0.3));
+      r.set(`model.layers.${l}.mlp.up_proj`, BlastMatrix.random(64, 32, 4, 8, rng, 0.3));
+    }
+    const out = await check('chains', r);
+    const names = decodeModel(readFileSync(join(out, 'onnx', 'model.onnx'))).graph.initializer.map(
+      (t) => t.name,
+    );
+    expect(names).toContain('model.layers.0.self_attn.k_proj+model.layers.0.self_attn.v_proj.C');
+    expect(names).toContain('model.layers.1.mlp.gate_proj+model.layers.1.mlp.up_proj.B');
+    expect(names).toContain('model.layers.0.self_attn.q_proj.C');
   });
 
   it("BLAST written per block (what 'auto' writes for large blocks): prefill, cache and greedy decode match", async () => {

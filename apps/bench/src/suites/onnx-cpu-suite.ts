@@ -27,8 +27,9 @@ function renderOnnxCpu(r: OnnxCpuResult): Section {
       // older results have one BLAST model and no model field
       const model = x.model ?? 'blast-50';
       const row = (m: string) => r.models.find((y) => y.model === m && y.threads === x.threads);
+      const blocks = model.startsWith('blast-50-b4') ? 4 : r.blastBlocks;
       return [
-        model === 'blast-50' ? `BLAST-50% (b = ${r.blastBlocks})` : 'BLAST-50% (b = 4)',
+        `BLAST-50% (b = ${blocks}${model.endsWith('-unfused') ? ', unfused' : ''})`,
         x.threads,
         row('dense')?.decodeTokensPerSecond ?? '–',
         row(model)?.decodeTokensPerSecond ?? '–',

@@ -45,7 +45,12 @@ import { median, round } from '../timing.js';
 // the backend packages are optional dependencies of the bench, resolved from here
 const importFromBench = async (pkg: string) => (await import(pkg)) as Record<string, unknown>;
 
-type ModelName = 'dense' | 'blast-50' | 'blast-50-b4';
+/**
+ * The stories15M exports timed: dense, BLAST-50% at b = 16 (fitted) and b = 4 (random factors), each as the
+ * exporter writes it by default (BLAST linears on one input in one chain) and with `fuse: false`.
+ */
+type ModelName = 'dense' | 'blast-50' | 'blast-50-unfused' | 'blast-50-b4' | 'blast-50-b4-unfused';
+const BLAST_MODELS = ['blast-50', 'blast-50-unfused', 'blast-50-b4', 'blast-50-b4-unfused'] as const;
 
 /** One model × thread count: decode and prefill of the exported fp32 folder through onnxruntime-node. */
 export interface OnnxModelRow {
@@ -458,20 +463,24 @@ export async function runOnnxCpu(
         log(`onnx-cpu ${name} ${dtype}: ${(bytes / 2 ** 20).toFixed(1)} MiB, perplexity ${ppl.toFixed(3)}`);
       }
 
-    // BLAST-50% at b = 4 (blocks 72 and 192 wide, against b = 16's 18 and 48): speed only, so random factors
-    const b4Folder = join(work, 'blast-50-b4-fp32');
-    await exportLlamaOnnx(
-      b4Folder,
-      {
-        config: ck.config,
-        source: ck,
-        replacements: randomBlast(ck.config, modules, 4),
-        tokenizerPath: files['tokenizer.bin'],
-      },
-      { dtype: 'fp32' },
-    );
-    folders.set('blast-50-b4-fp32', b4Folder);
-    const timed: ModelName[] = ['dense', 'blast-50', 'blast-50-b4'];
+    // BLAST-50% at b = 4 (blocks 72 and 192 wide, against b = 16's 18 and 48): speed only, so random factors;
+    // and both without the shared chains, to show what they save
+    const b4 = randomBlast(ck.config, modules, 4);
+    const fitted = variants[1][1];
+    for (const [name, replacements, fuse] of [
+      ['blast-50-unfused', fitted, false],
+      ['blast-50-b4', b4, true],
+      ['blast-50-b4-unfused', b4, false],
+    ] as const) {
+      const out = join(work, `${name}-fp32`);
+      await exportLlamaOnnx(
+        out,
+        { config: ck.config, source: ck, replacements, tokenizerPath: files['tokenizer.bin'] },
+        { dtype: 'fp32', fuse },
+      );
+      folders.set(`${name}-fp32`, out);
+    }
+    const timed: ModelName[] = ['dense', ...BLAST_MODELS];
 
     // speed of the fp32 exports (see timeExports: one live session at a time, rounds alternating)
     const decodeSteps = quick ? 4 : 64;
@@ -521,7 +530,7 @@ export async function runOnnxCpu(
     await ck.close();
     await rm(work, { recursive: true, force: true });
   }
-  const modelRatios = (['blast-50', 'blast-50-b4'] as const).flatMap((model) =>
+  const modelRatios = BLAST_MODELS.flatMap((model) =>
     threadCounts.map((threads) => {
       const [d, b] = (['dense', model] as const).map(
         (m) => models.find((r) => r.model === m && r.threads === threads) as OnnxModelRow,
@@ -556,16 +565,16 @@ export async function runOnnxCpu(
     (sizes.find((s) => s.model === 'blast-50' && s.dtype === dtype) as OnnxSizeRow).vsDenseFp32;
   const targets: OnnxTarget[] = [
     ...modelRatios
-      .filter((r) => r.model === 'blast-50')
+      .filter((r) => r.model === 'blast-50' || r.model === 'blast-50-b4')
       .flatMap((r) => [
         {
-          what: `stories15M BLAST-50% decode tok/s vs dense, ${r.threads} thread(s)`,
+          what: `stories15M BLAST-50% (${r.model === 'blast-50' ? `b = ${BLOCKS}` : 'b = 4'}) decode tok/s vs dense, ${r.threads} thread(s)`,
           target: '≥ 1.15×',
           measured: r.decodeSpeedup,
           met: r.decodeSpeedup >= 1.15,
         },
         {
-          what: `stories15M BLAST-50% prefill ${models[0].prefillTokens} time vs dense, ${r.threads} thread(s)`,
+          what: `stories15M BLAST-50% (${r.model === 'blast-50' ? `b = ${BLOCKS}` : 'b = 4'}) prefill ${models[0].prefillTokens} time vs dense, ${r.threads} thread(s)`,
           target: '≤ 0.9×',
           measured: r.prefillTimeRatio,
           met: r.prefillTimeRatio <= 0.9,
@@ -616,6 +625,7 @@ export async function runOnnxCpu(
       `BLAST-50%: the 42 decoder projections of stories15M, b = ${BLOCKS}, ${quick ? 'random factors (quick run: its perplexities mean nothing)' : `data-aware BLAST (blast-data, full input covariance) fitted on ${CALIBRATION.sequences} × ${CALIBRATION.tokens} in-domain tokens sampled from the dense model, ${FIT_STEPS} solver steps, no re-training`}: speed does not depend on the fit`,
       `model timings: the exported fp32 folders, ${quick ? 1 : 5} rounds, the models taking turns with one session alive at a time (onnxruntime's pool threads spin after a run: a second live session's took the other core of this 2-vCPU machine, which made earlier 2-thread figures meaningless), medians; decode is one token at a time through the KV cache after a 1-token prefill; prefill one run over all tokens after two warm-up runs`,
       `blast-50-b4: BLAST-50% with b = 4 (random factors of its shapes; speed only, no perplexity): at stories15M's 288 and 768 widths b = 16 makes blocks 18 and 48 wide, too narrow for onnxruntime's GEMMs`,
+      'unfused: the same model exported with `fuse: false`, each BLAST linear its own chain; by default q, k, v and gate, up (one input, one shape) share one x·C product, one mixing and one U product',
       'ceilings: the dense export profiled by onnxruntime (1 thread): the decoder linears\' kernel time over the unprofiled decode-token and prefill times; "at half cost" is the ratio a structure gets if its linears take exactly half the dense ones\' time; "cost for target" the fraction of their time the linears may take to meet the issue\'s target (decode ≥ 1.15×, prefill ≤ 0.9×); the head and everything else are common to both exports',
       "layer timings: one session alive at a time, the forms taking turns over 3 rounds (3 warm-up calls each), the caches evicted before every timed call (a 64 MiB read: inside a model the other layers' weights pass through the cache between two calls of a layer; the targets are judged on these), then as many calls back to back (warm: the 34 MB BLAST layer then keeps much of itself in the 32 MiB L3, the 64 MB dense one cannot), medians",
       "stacks: a Llama decoder layer of each width with random weights and a 256-entry vocabulary (the time is the layer's, as in a 32-layer model whose head is a few % of it), dense against BLAST-50% with random factors (speed does not depend on them) in the two mixings `auto` chooses between; timed as the stories15M exports",
@@ -796,9 +806,10 @@ async function timeStacks(
     }
     const prompt = Array.from({ length: quick ? 16 : 256 }, (_, i) => (i * 37) % 256);
     for (const threads of threadCounts) {
+      // the narrow layers decode in well under 2 ms a token: many steps and rounds, or one stall decides
       const speeds = await timeExports(folders, threads, {
-        rounds: quick ? 1 : 3,
-        decodeSteps: quick ? 4 : width >= 4096 ? 16 : 32,
+        rounds: quick ? 1 : width >= 4096 ? 3 : 5,
+        decodeSteps: quick ? 4 : width >= 4096 ? 16 : width >= 2048 ? 64 : 256,
         prompt,
         token: (i) => (3 + i) % 256,
       });

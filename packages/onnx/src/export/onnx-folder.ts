@@ -40,6 +40,8 @@ export interface OnnxExportInput<Config> {
 export interface OnnxExportOptions {
   dtype?: WeightDtype;
   mixing?: BlastMixing;
+  /** BLAST linears on one input in one chain where they can be (default true; see `emitLinearsOfOneInput`). */
+  fuse?: boolean;
   /** Recorded in the folder's `.blastkit-output` marker (default 'export'). */
   command?: string;
   /** Paths the export reads: the folder may not be, contain or lie inside any of them. */
@@ -187,6 +189,7 @@ export function encodeForFolder(
 export interface GraphBuildOptions {
   dtype: WeightDtype;
   mixing?: BlastMixing;
+  fuse?: boolean;
   biases?: ReadonlyMap<string, Tensor>;
 }
 
@@ -209,6 +212,7 @@ export async function buildForFolder<Config>(
   const { graph, structured } = await build(input.config, input.source, input.replacements, {
     dtype,
     ...(options.mixing ? { mixing: options.mixing } : {}),
+    ...(options.fuse !== undefined ? { fuse: options.fuse } : {}),
     ...(input.biases ? { biases: input.biases } : {}),
   });
   const metadata = { producer: 'blastkit', dtype, structured_linears: String(structured) };

@@ -32,19 +32,21 @@ export type BlastMixing = (typeof BLAST_MIXINGS)[number];
 
 /**
  * The mixing written when none is asked for: `auto`. From one Llama decoder layer per width in the `onnx-cpu`
- * bench suite (onnxruntime-node, CPU, this project's 2-core VM; decode tokens/s against the dense export, 1 / 2
- * threads): blocks 256 × 993 (width 4096, b = 16) `per-block` 1.63× / 1.68×, `by-length` 1.47× / 1.76×; 128 × 481
- * (width 2048, b = 16) 1.28× / 1.25× against 1.10× / 1.44×; 192 × 190 (width 768, b = 4) 1.68× / 0.80× against
- * 1.04× / 1.26×. Per-block wins on one thread; on two, each of its many small MatMuls is split over the pool
- * and pays the hand-off, which sinks it where blocks are small. `mul-reducesum` materialises b²·N·r floats, so
- * it cannot serve long prompts.
+ * bench suite (onnxruntime-node, CPU, this project's 2-core VM; decode tokens/s against the dense export on 1 / 2
+ * threads, and prefill time on 1): blocks 256 × 993 (width 4096, b = 16) `per-block` 1.44× / 1.25×, prefill
+ * 0.59×, `by-length` 1.43× / 1.38×, 0.62×; 128 × 481 (width 2048, b = 16) 1.33× / 1.00×, 0.74× against
+ * 1.24× / 1.27×, 0.81×; 192 × 190 (width 768, b = 4) 1.31× / 0.94×, 0.73× against 1.03× / 1.01×, 0.82×.
+ * Per-block is the faster on one thread; on two, each of its many small MatMuls pays the pool's hand-off, which
+ * costs the most where blocks are small. These ratios move by 0.1–0.3 between runs on this shared machine.
+ * `mul-reducesum` materialises b²·N·r floats, so it cannot serve long prompts.
  */
 export const DEFAULT_BLAST_MIXING: BlastMixing = 'auto';
 
 /**
  * Elements of the smaller of a BLAST matrix's two block factors (p·r for U_i, q·r for V_j) from which `auto`
  * writes each block as its own MatMul: 128K, above the 2048-wide layer's 62K (by-length ahead on two threads by
- * more than per-block on one) and below the 4096-wide one's 254K (per-block ahead on balance).
+ * more than per-block on one) and below the 4096-wide one's 254K (per-block even on one thread and ahead in
+ * prefill, a little behind in decode on two).
  */
 export const PER_BLOCK_MIN_ELEMENTS = 131072;
 
@@ -61,6 +63,8 @@ export interface LinearOptions {
   mixing?: BlastMixing;
   /** Storage of the weight matrices (default fp32). */
   dtype?: WeightDtype;
+  /** Linears that read one input written as one chain where they can be ({@link emitLinearsOfOneInput}; default true). */
+  fuse?: boolean;
 }
 
 /** A linear's input and where its output's leading dimensions come from. */
@@ -121,6 +125,52 @@ export function emitLinear(
   }
   if (weight instanceof MonarchMatrix) return out(monarch(g, input.x, weight, name, dtype));
   throw new Error(`linear ${name}: no ONNX form for structure '${(weight as StructuredMatrix).kind}'`);
+}
+
+/**
+ * The linears that read one input (a decoder's q, k and v; gate and up), each as `emitLinear` writes it, except
+ * that BLAST matrices written `by-length` with the same blocks, block sizes and rank share one chain: their C
+ * factors side by side in one x·C product, their mixings in one Mul + ReduceSum (or one batched MatMul), their U
+ * factors stacked in one batched MatMul, then a Split. At stories15M's widths each BLAST linear costs
+ * onnxruntime about as much in per-node overhead as in streaming its weights, so three chains in one save most
+ * of two. The factors are stored as they are, concatenated: nothing is multiplied out. Returns the outputs in
+ * the order of `weights`.
+ */
+export function emitLinearsOfOneInput(
+  g: GraphBuilder,
+  input: LinearInput,
+  weights: readonly (StructuredMatrix | Tensor)[],
+  names: readonly string[],
+  options: LinearOptions = {},
+): string[] {
+  const out: string[] = new Array(weights.length);
+  const groups = new Map<string, number[]>();
+  for (const [k, w] of weights.entries()) {
+    if (
+      options.fuse !== false &&
+      w instanceof BlastMatrix &&
+      blastMixingFor(w, options.mixing) === 'by-length'
+    ) {
+      const { b, p, q, r } = blastDims(w);
+      const key = `${b}/${p}/${q}/${r}`;
+      groups.set(key, [...(groups.get(key) ?? []), k]);
+    } else out[k] = emitLinear(g, input, w, names[k], options);
+  }
+  for (const members of groups.values()) {
+    if (members.length === 1) {
+      out[members[0]] = emitLinear(g, input, weights[members[0]], names[members[0]], options);
+      continue;
+    }
+    const ys = blastByLengthChain(
+      g,
+      input,
+      members.map((k) => weights[k] as BlastMatrix),
+      members.map((k) => names[k]).join('+'),
+      options.dtype ?? 'fp32',
+    );
+    for (const [i, k] of members.entries()) out[k] = ys[i];
+  }
+  return out;
 }
 
 /** [T, b, q] → [b, T, q]: one row of x per block column, tokens in the middle (batched MatMul layout). */
@@ -206,6 +256,62 @@ function blastByLength(
     },
   );
   return y;
+}
+
+/**
+ * `by-length` for k BLAST matrices of one shape on one input (see {@link emitLinearsOfOneInput}): C [b, q, k·r]
+ * with the matrices' ranks side by side, D [b, b, k·r] likewise, U [k·b, p, r] stacked; k outputs.
+ */
+function blastByLengthChain(
+  g: GraphBuilder,
+  input: LinearInput,
+  As: readonly BlastMatrix[],
+  name: string,
+  dtype: WeightDtype,
+): string[] {
+  const k = As.length;
+  const { b, p, r, q, m } = blastDims(As[0]);
+  const R = k * r;
+  const Cs = As.map((A) => transposeLast(A.C)); // each [b, q, r]
+  const Cdata = new Float32Array(b * q * R);
+  const Ddata = new Float32Array(b * b * R);
+  for (let i = 0; i < k; i++) {
+    for (let row = 0; row < b * q; row++) Cdata.set(Cs[i].subarray(row * r, (row + 1) * r), row * R + i * r);
+    for (let ij = 0; ij < b * b; ij++) Ddata.set(As[i].D.data.subarray(ij * r, (ij + 1) * r), ij * R + i * r);
+  }
+  const Udata = new Float32Array(k * b * p * r);
+  for (let i = 0; i < k; i++) Udata.set(As[i].B.data, i * b * p * r);
+  const C = weightValue(g, { shape: [b, q, R], data: Cdata }, `${name}.C`, dtype);
+  const U = leftWeight(g, { shape: [k * b, p, r], data: Udata }, `${name}.B`, dtype);
+  const D = g.constant(`${name}.D`, [b, b, R], Ddata);
+  const D4 = g.op('Reshape', [D, g.ints([b, b, 1, R])]);
+  const Dp = g.op('Transpose', [D], { perm: [2, 0, 1] });
+  const outShape = g.op('Concat', [input.lead, g.ints([m])], { axis: 0 });
+  const ones = g.ints(new Array<number>(k).fill(1));
+  const split = (e: GraphBuilder, y: string) =>
+    e.opN('Split', [y, ones], k, { axis: 0 }).map((part) => e.op('Reshape', [part, outShape]));
+  return g.ifElse(
+    isOneToken(g, input.lead),
+    k,
+    (d) => {
+      const z = d.op('MatMul', [d.op('Reshape', [input.x, d.ints([b, 1, q])]), C]); // [b, 1, k·r]
+      const w = d.op('ReduceSum', [d.op('Mul', [z, D4]), d.ints([1])], { keepdims: 0 }); // [b, 1, k·r]
+      // [b, k, r] → [k, b, r] → [k·b, r, 1]: each matrix's w_i beside its U_i
+      const wk = d.op('Transpose', [d.op('Reshape', [w, d.ints([b, k, r])])], { perm: [1, 0, 2] });
+      const yt = d.op('MatMul', [U, d.op('Reshape', [wk, d.ints([k * b, r, 1])])]); // [k·b, p, 1]
+      return split(d, d.op('Reshape', [yt, d.ints([k, m])]));
+    },
+    (e) => {
+      const z = e.op('MatMul', [blocksFirst(e, input.x, b, q), C]); // [b, T, k·r]
+      const wr = e.op('MatMul', [Dp, e.op('Transpose', [z], { perm: [2, 0, 1] })]); // [k·r, b, T]
+      // [k, r, b, T] → [k, b, r, T] → [k·b, r, T]
+      const wk = e.op('Transpose', [e.op('Reshape', [wr, e.ints([k, r, b, -1])])], { perm: [0, 2, 1, 3] });
+      const yt = e.op('MatMul', [U, e.op('Reshape', [wk, e.ints([k * b, r, -1])])]); // [k·b, p, T]
+      // [k, b, p, T] → [k, T, b, p] → [k, T, m]
+      const yk = e.op('Transpose', [e.op('Reshape', [yt, e.ints([k, b, p, -1])])], { perm: [0, 3, 1, 2] });
+      return split(e, e.op('Reshape', [yk, e.ints([k, -1, m])]));
+    },
+  );
 }
 
 /** BLAST with every block's factors as a 2-D MatMul and the token count choosing the mixing (see {@link BLAST_MIXINGS}). */

@@ -8,7 +8,7 @@ import {
 } from '@blastkit/models';
 import { GraphBuilder } from '../graph/graph-builder.js';
 import { weightReader } from '../graph/weight-reader.js';
-import { emitLinear, type LinearOptions } from '../layers/linear.js';
+import { emitLinearsOfOneInput, type LinearOptions } from '../layers/linear.js';
 import { addBias, causalAttentionBias } from '../layers/ops.js';
 import { embeddingTable } from '../layers/quantize.js';
 import { DataType } from '../proto/model-proto.js';
@@ -80,13 +80,20 @@ export async function buildLlamaGraph(
   const lead = g.op('Shape', [ids]);
   const linearInput = (x: string) => ({ x, lead });
   let structured = 0;
-  const linear = async (x: string, module: string) => {
-    const replaced = replacements.get(module);
-    if (replaced && !(replaced instanceof DenseMatrix)) structured++;
-    const y = emitLinear(g, linearInput(x), replaced ?? (await read(`${module}.weight`)), module, options);
-    const b = biases.get(module);
-    return b ? addBias(g, y, b, `${module}.bias`) : y;
+  // the linears that read one input (q, k, v; gate, up) go together, so that BLAST ones can share a chain
+  const linears = async (x: string, modules: string[]) => {
+    const weights: (StructuredMatrix | Tensor)[] = [];
+    for (const module of modules) {
+      const replaced = replacements.get(module);
+      if (replaced && !(replaced instanceof DenseMatrix)) structured++;
+      weights.push(replaced ?? (await read(`${module}.weight`)));
+    }
+    return emitLinearsOfOneInput(g, linearInput(x), weights, modules, options).map((y, k) => {
+      const b = biases.get(modules[k]);
+      return b ? addBias(g, y, b, `${modules[k]}.bias`) : y;
+    });
   };
+  const linear = async (x: string, module: string) => (await linears(x, [module]))[0];
 
   // additive attention bias [batch, 1, seq, total]: causal, and honouring attention_mask (left padding)
   const bias = causalAttentionBias(g, mask, lead);
@@ -133,9 +140,13 @@ export async function buildLlamaGraph(
   for (let l = 0; l < numLayers; l++) {
     const p = `model.layers.${l}`;
     const x = await rmsNorm(h, `${p}.input_layernorm.weight`);
-    const q = applyRope(heads(await linear(x, `${p}.self_attn.q_proj`), nH));
-    const k = applyRope(heads(await linear(x, `${p}.self_attn.k_proj`), kvH));
-    const v = heads(await linear(x, `${p}.self_attn.v_proj`), kvH);
+    const [qx, kx, vx] = await linears(
+      x,
+      ['q_proj', 'k_proj', 'v_proj'].map((s) => `${p}.self_attn.${s}`),
+    );
+    const q = applyRope(heads(qx, nH));
+    const k = applyRope(heads(kx, kvH));
+    const v = heads(vx, kvH);
     const presentK = g.op('Concat', [pastNames[l][0], k], { axis: 2 });
     const presentV = g.op('Concat', [pastNames[l][1], v], { axis: 2 });
     g.output(presentK, `present.${l}.key`, g.floatType, ['batch_size', kvH, 'total_sequence_length', hd]);
@@ -154,8 +165,7 @@ export async function buildLlamaGraph(
     ]);
     h = g.op('Add', [h, await linear(merged, `${p}.self_attn.o_proj`)]);
     const y = await rmsNorm(h, `${p}.post_attention_layernorm.weight`);
-    const gate = await linear(y, `${p}.mlp.gate_proj`);
-    const up = await linear(y, `${p}.mlp.up_proj`);
+    const [gate, up] = await linears(y, [`${p}.mlp.gate_proj`, `${p}.mlp.up_proj`]);
     const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]);
     h = g.op('Add', [h, await linear(act, `${p}.mlp.down_proj`)]);
   }
