@@ -317,7 +317,7 @@ interface ExportSpeed {
  * a 1-token prefill; medians over rounds. One session is alive at a time: onnxruntime's pool threads spin after
  * each run, so a second live session's threads would take the other core of this 2-vCPU machine from the one
  * being timed (timed beside four live sessions, dense 4096² at N = 1 took 11.1 ms on 2 threads against 4.6 on
- * 1; alone, 2.35 against 3.30).
+ * 1; alone, in the committed run, 2.82 against 3.46).
  */
 async function timeExports(
   folders: { name: string; dir: string }[],
@@ -638,8 +638,8 @@ export async function runOnnxCpu(
  * Reads one float per cache line of `buffer` (64 MiB: twice this machine's 32 MiB L3), so that the next call
  * finds its weights in memory, as a layer inside a model does (the other layers' weights pass through the cache
  * between two calls of one layer). Without it a 34 MB BLAST layer called over and over keeps much of its
- * factors in the L3 and a 64 MB dense one cannot (the committed run, `per-block` at N = 1 on one thread: 0.54×
- * dense warm, 0.71× evicted).
+ * factors in the L3 and a 64 MB dense one cannot (the committed run, `per-block` at N = 1 on one thread: 0.62×
+ * dense warm, 0.76× evicted).
  */
 function evictCaches(buffer: Float32Array): number {
   let sum = 0;

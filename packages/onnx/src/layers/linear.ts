@@ -21,8 +21,8 @@ import { type WeightData, type WeightDtype, weightMatMul, weightValue } from './
  *   from the left; both read the same initializers;
  * - `per-block`: the mixing of `by-length` (an `If` on the token count), but each block's factors are their own
  *   2-D MatMuls (x_j·V_j and w_i·U_iᵀ): onnxruntime prepacks 2-D constant weights for its GEMM and not batched
- *   ones, and streams a prepacked weight faster (at 4096², b = 16, one token: 16 MatMuls of 256×1024 take
- *   0.93 ms against 1.25 ms batched — as fast as one 4096×1024 MatMul). 2b + 8 nodes a linear, so it pays
+ *   ones, and streams a prepacked weight faster (an experiment at 4096², b = 16, one token: 16 MatMuls of
+ *   256×1024 took 0.93 ms against 1.25 ms batched — as fast as one 4096×1024 MatMul). 2b + 8 nodes a linear, so it pays
  *   where blocks are large. q4 stores every block as MatMulNBits;
  * - `auto`: `per-block` for a matrix whose block factors hold at least {@link PER_BLOCK_MIN_ELEMENTS} elements
  *   each, `by-length` for smaller blocks.
