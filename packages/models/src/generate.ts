@@ -70,14 +70,12 @@ export async function generate<Cache extends { readonly length: number }>(
 
 /**
  * The tokens the top-p nucleus is drawn from, unsorted: those with probability ≥ τ for the largest τ among
- * max/8, max/64, … whose tokens hold more than topP of the mass (the nucleus, a prefix of the tokens by
+ * max/8, max/64, … (`max`: the largest probability) whose tokens hold more than topP of the mass (the nucleus, a prefix of the tokens by
  * falling probability, then lies among them), else llama2.c's bound (1 − topP)/(n − 1), below which no token
  * can be in it. Sorting a few dozen tokens instead of thousands, the nucleus is the same.
  */
-function nucleusCandidates(probs: Float64Array, topP: number): number[] {
+function nucleusCandidates(probs: Float64Array, max: number, topP: number): number[] {
   const n = probs.length;
-  let max = 0;
-  for (let i = 0; i < n; i++) max = Math.max(max, probs[i]);
   const floor = (1 - topP) / (n - 1);
   for (let threshold = max / 8; threshold > floor; threshold /= 8) {
     let mass = 0;
@@ -108,7 +106,8 @@ function sample(logits: Float32Array, temperature: number, topP: number, rng: Rn
   for (let i = 0; i < n; i++) probs[i] /= sum;
   let candidates: number[];
   if (topP < 1) {
-    candidates = nucleusCandidates(probs, topP);
+    // the most likely token's probability: exp(0)/sum, exactly as the loop above divided it
+    candidates = nucleusCandidates(probs, 1 / sum, topP);
     candidates.sort((a, b) => probs[b] - probs[a] || a - b);
     let mass = 0;
     let keep = candidates.length;

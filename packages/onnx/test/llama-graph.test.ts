@@ -13,21 +13,11 @@ import {
 import { generate, LlamaModel, openLlamaFolder } from '@blastkit/models';
 import { afterAll, describe, expect, it } from 'vitest';
 import { argmax, type BlastMixing, decodeModel, exportLlamaOnnx, OnnxCausalLm } from '../src/index.js';
+import { relError } from './helpers.js';
 
 const fixture = join(import.meta.dirname, '../../models/fixtures/tiny-llama');
 const work = mkdtempSync(join(tmpdir(), 'blastkit-onnx-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-/** Max |a−b| over max |b|. */
-function relError(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let s = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    s = Math.max(s, Math.abs(b[i]));
-  }
-  return d / s;
-}
 
 async function check(
   name: string,

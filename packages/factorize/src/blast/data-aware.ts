@@ -117,11 +117,11 @@ async function fullCovariance(A: Tensor, options: DataAwareOptions): Promise<Dat
   let init: { B: Tensor; C: Tensor; D: Tensor };
   if ((options.start ?? 'block-diagonal') === 'block-diagonal') {
     // the block-diagonal fit is already close (and cheap): the full covariance then only has to correct it
-    const first = await blockDiagonal(A, options);
-    const D = first.matrix.D;
+    const first = (await blockDiagonalFit(A, options)).matrix;
+    const D = first.D;
     init = {
-      B: first.matrix.B,
-      C: first.matrix.C,
+      B: first.B,
+      C: first.C,
       D: new Tensor(
         D.shape,
         D.data.map((v) => v / sigma),
@@ -278,6 +278,15 @@ async function weightedLowRankStart(
  * block-diagonal weighting; correlation across column blocks is ignored.
  */
 async function blockDiagonal(A: Tensor, options: DataAwareOptions): Promise<DataAwareFactorization> {
+  const fit = await blockDiagonalFit(A, options);
+  const approx = fit.matrix.toDense();
+  const outputError = await outputErrorOn(options.backend ?? new CpuBackend(), approx, A, options.inputs);
+  // C was mapped back in place, so fit.matrix is the final factorization; fit.history tracks the weighted error
+  return { ...fit, relativeError: relativeFrobeniusError(approx, A), outputError };
+}
+
+/** The block-diagonal factorization alone: what the full-covariance fit starts from, without the error figures. */
+async function blockDiagonalFit(A: Tensor, options: DataAwareOptions): Promise<BlastFactorization> {
   const [m, n] = A.shape;
   const { numBlocks: b, inputs: X } = options;
   const q = n / b;
@@ -322,10 +331,7 @@ async function blockDiagonal(A: Tensor, options: DataAwareOptions): Promise<Data
     const Cj = new Tensor([r, q], C.data.subarray(j * r * q, (j + 1) * r * q));
     C.data.set(cpuKernels.matmul(Cj, Linv[j]).data, j * r * q);
   }
-  const approx = fit.matrix.toDense();
-  const outputError = await outputErrorOn(options.backend ?? new CpuBackend(), approx, A, X);
-  // C was mapped back in place, so fit.matrix is the final factorization; fit.history tracks the weighted error
-  return { ...fit, relativeError: relativeFrobeniusError(approx, A), outputError };
+  return fit;
 }
 
 /** ‖(Â − A)·Xᵀ‖_F / ‖A·Xᵀ‖_F: the relative error of a layer's outputs on inputs X. */
